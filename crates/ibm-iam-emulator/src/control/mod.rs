@@ -1,0 +1,4 @@
+//! What the control API manipulates: injected faults and request counters.
+
+pub mod counters;
+pub mod faults;

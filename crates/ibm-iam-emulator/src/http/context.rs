@@ -1,0 +1,197 @@
+//! Per-request plumbing: the transaction id, request counters, fault injection, and the
+//! rendering of IAM-shaped error bodies.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body::Frame;
+
+use super::errors::{IamError, is_token_route};
+use crate::control::faults::FaultAction;
+use crate::ids;
+use crate::state::EmulatorState;
+
+/// What a handler knows about its request.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The `Transaction-Id` (the caller's, or a generated one).
+    pub txid: String,
+    /// Start of the request, emulator clock, Unix ms.
+    pub start_ms: i64,
+    /// `User-Agent`.
+    pub user_agent: String,
+    /// The request URL's path.
+    pub url: String,
+    /// The route it matched (`/identity/token`), or `unmatched`.
+    pub route: String,
+}
+
+/// Marks a response whose connection the server must close without answering.
+#[derive(Debug, Clone, Copy)]
+pub struct DropConnection;
+
+fn clean_txid(raw: Option<&HeaderValue>) -> String {
+    raw.and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_graphic()))
+        .map_or_else(|| format!("emu-{}", ids::random_hex::<16>()), str::to_owned)
+}
+
+/// Outermost middleware: sets up [`Ctx`], renders [`IamError`]s, adds `Transaction-Id`.
+pub async fn context(State(state): State<EmulatorState>, mut req: Request, next: Next) -> Response {
+    let ctx = Ctx {
+        txid: clean_txid(req.headers().get("transaction-id")),
+        start_ms: state.clock().now_ms(),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(256)
+            .collect(),
+        url: req.uri().path().chars().take(512).collect(),
+        route: "unmatched".into(),
+    };
+    req.extensions_mut().insert(ctx.clone());
+    let mut resp = next.run(req).await;
+    let route = resp
+        .extensions()
+        .get::<Ctx>()
+        .map_or_else(|| ctx.route.clone(), |c| c.route.clone());
+    if let Some(err) = resp.extensions_mut().remove::<IamError>() {
+        let ctx = Ctx {
+            route,
+            ..ctx.clone()
+        };
+        let body = err.body(&ctx, state.clock().now_ms(), state.instance_id());
+        *resp.body_mut() = Body::from(body.to_string());
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        resp.headers_mut().remove(header::CONTENT_LENGTH);
+    }
+    if let Ok(v) = HeaderValue::from_str(&ctx.txid) {
+        resp.headers_mut().insert("transaction-id", v);
+    }
+    resp.headers_mut()
+        .insert(header::CONTENT_LANGUAGE, HeaderValue::from_static("en-US"));
+    resp
+}
+
+/// Route middleware: counts the request and applies any injected fault.
+pub async fn faults(State(state): State<EmulatorState>, mut req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    if let Some(ctx) = req.extensions_mut().get_mut::<Ctx>() {
+        ctx.route.clone_from(&route);
+    }
+    let ctx = req.extensions().get::<Ctx>().cloned();
+    let mut resp = if route.starts_with("/_emulator") {
+        next.run(req).await
+    } else {
+        state.counters().hit(&route);
+        match state.faults().effect_for(req.method().as_str(), &route) {
+            None => next.run(req).await,
+            Some(effect) => {
+                if let Some(delay) = effect.latency {
+                    tokio::time::sleep(delay).await;
+                }
+                if let Some((status, retry_after)) = effect.status {
+                    IamError::injected(status, retry_after, &route).into_response()
+                } else {
+                    match effect.action {
+                        None => next.run(req).await,
+                        Some(FaultAction::Drop) => dropped(),
+                        Some(FaultAction::Malformed) => json_response(Bytes::from_static(
+                            br#"{"access_token":"eyJraWQiOiIyMDI0MDkw"#,
+                        )),
+                        Some(FaultAction::Empty) => json_response(Bytes::new()),
+                        Some(FaultAction::Truncated) => truncate(next.run(req).await).await,
+                        Some(FaultAction::WrongContentType) => {
+                            let mut r = next.run(req).await;
+                            r.headers_mut().insert(
+                                header::CONTENT_TYPE,
+                                HeaderValue::from_static("text/html; charset=utf-8"),
+                            );
+                            r
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if let Some(ctx) = ctx {
+        resp.extensions_mut().insert(Ctx { route, ..ctx });
+    }
+    resp
+}
+
+fn json_response(body: Bytes) -> Response {
+    let mut r = Response::new(Body::from(body));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn dropped() -> Response {
+    let mut r = (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "connection dropped by an injected fault",
+    )
+        .into_response();
+    r.extensions_mut().insert(DropConnection);
+    r
+}
+
+/// Sends the real headers (with the full `Content-Length`) and half the body, then fails
+/// the body so the server closes the connection mid-answer.
+async fn truncate(resp: Response) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    let full = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    if let Ok(v) = HeaderValue::from_str(&full.len().to_string()) {
+        parts.headers.insert(header::CONTENT_LENGTH, v);
+    }
+    let half = full.slice(..full.len() / 2);
+    Response::from_parts(parts, Body::new(TruncatedBody { data: Some(half) }))
+}
+
+struct TruncatedBody {
+    data: Option<Bytes>,
+}
+
+impl http_body::Body for TruncatedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.data.take() {
+            Some(d) => Poll::Ready(Some(Ok(Frame::data(d)))),
+            None => Poll::Ready(Some(Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "body truncated by an injected fault",
+            )))),
+        }
+    }
+}
+
+/// The route of a request, for handlers that pick an error shape.
+pub fn route_shape_is_token(ctx: &Ctx) -> bool {
+    is_token_route(&ctx.route)
+}

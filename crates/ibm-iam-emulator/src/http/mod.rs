@@ -1,0 +1,114 @@
+//! The HTTP surface: IAM's routes, the control API, and the middleware around them.
+
+pub mod apikeys;
+pub mod body;
+pub mod caller;
+pub mod context;
+pub mod control;
+pub mod discovery;
+pub mod errors;
+pub mod listing;
+pub mod profiles;
+pub mod serviceids;
+pub mod token;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::routing::{delete, get, post, put};
+
+use crate::state::EmulatorState;
+use errors::IamError;
+
+async fn not_found() -> IamError {
+    IamError::api(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "No such endpoint on the IAM emulator",
+    )
+}
+
+/// The emulator's routes over `state`.
+pub fn router(state: EmulatorState) -> Router {
+    Router::new()
+        .route("/identity/token", post(token::token))
+        .route("/oidc/token", post(token::token))
+        .route("/identity/keys", get(discovery::keys))
+        .route(
+            "/identity/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route("/v1/apikeys", post(apikeys::create).get(apikeys::list))
+        .route("/v1/apikeys/details", get(apikeys::details))
+        .route(
+            "/v1/apikeys/{id}",
+            get(apikeys::get).delete(apikeys::delete),
+        )
+        .route(
+            "/v1/apikeys/{id}/lock",
+            post(apikeys::lock).delete(apikeys::unlock),
+        )
+        .route(
+            "/v1/apikeys/{id}/disable",
+            post(apikeys::disable).delete(apikeys::enable),
+        )
+        .route(
+            "/v1/serviceids/",
+            post(serviceids::create).get(serviceids::list),
+        )
+        .route(
+            "/v1/serviceids",
+            post(serviceids::create).get(serviceids::list),
+        )
+        .route(
+            "/v1/serviceids/{id}",
+            get(serviceids::get).delete(serviceids::delete),
+        )
+        .route("/v1/profiles", post(profiles::create).get(profiles::list))
+        .route(
+            "/v1/profiles/{id}",
+            get(profiles::get).delete(profiles::delete),
+        )
+        .route(
+            "/v1/profiles/{id}/rules",
+            post(profiles::create_rule).get(profiles::list_rules),
+        )
+        .route(
+            "/v1/profiles/{id}/identities",
+            get(profiles::get_identities).put(profiles::set_identities),
+        )
+        .route("/_emulator/health", get(control::health))
+        .route(
+            "/_emulator/faults",
+            get(control::list_faults)
+                .post(control::add_fault)
+                .delete(control::clear_faults),
+        )
+        .route("/_emulator/faults/{id}", delete(control::remove_fault))
+        .route(
+            "/_emulator/counters",
+            get(control::counters).delete(control::reset_counters),
+        )
+        .route("/_emulator/keys", get(control::keys))
+        .route("/_emulator/keys/rotate", post(control::rotate))
+        .route("/_emulator/keys/rotation", put(control::set_rotation))
+        .route(
+            "/_emulator/clock",
+            get(control::clock).post(control::shift_clock),
+        )
+        .route(
+            "/_emulator/token-lifetime",
+            put(control::set_token_lifetime),
+        )
+        .route("/_emulator/cr-tokens", post(control::cr_token))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            context::faults,
+        ))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            context::context,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,53 @@
+//! A local IBM Cloud IAM server that speaks IAM's wire formats, for tests and local
+//! development: tokens for every common grant, the published key set and discovery document,
+//! the Identity management APIs for API keys, service IDs and trusted profiles, and a
+//! control API for fault injection, key rotation, clock shifts and request counters.
+//!
+//! Run it as `ibm-iam emulator`, or in-process:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use ibm_iam_emulator::Emulator;
+//!
+//! let emu = Emulator::builder().apikey("test-api-key-0123456789").start().await?;
+//! // POST {url}/identity/token with grant_type=urn:ibm:params:oauth:grant-type:apikey ...
+//! println!("{}", emu.url());
+//! emu.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Or mount [`app`] in your own server:
+//!
+//! ```
+//! use ibm_iam_emulator::{EmulatorOptions, EmulatorState, app};
+//!
+//! let state = EmulatorState::new(EmulatorOptions::default()).expect("state");
+//! let router: axum::Router = app(state);
+//! ```
+//!
+//! The control API is documented in `docs/EMULATOR.md` at the repository root.
+
+pub mod civil;
+pub mod claims;
+pub mod clock;
+pub mod control;
+pub mod http;
+pub mod identity;
+pub mod ids;
+pub mod jwt;
+pub mod keys;
+pub mod persist;
+pub mod server;
+pub mod state;
+pub mod tls;
+
+pub use identity::seed::Seed;
+pub use keys::RotationPolicy;
+pub use server::{Emulator, EmulatorBuilder, RunningEmulator, ServeError, Tls, serve};
+pub use state::{DEFAULT_ACCOUNT_ID, DEFAULT_ISSUER, EmulatorOptions, EmulatorState, StartError};
+pub use tls::TlsMaterial;
+
+/// The emulator's routes (IAM's and the control API) over `state`, ready to serve.
+pub fn app(state: EmulatorState) -> axum::Router {
+    http::router(state)
+}

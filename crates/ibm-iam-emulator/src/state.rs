@@ -1,0 +1,457 @@
+//! The emulator's shared state: identities, signing keys, clock, settings, faults, counters,
+//! and the state file that makes changes durable.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
+
+use crate::clock::Clock;
+use crate::control::counters::Counters;
+use crate::control::faults::Faults;
+use crate::identity::model::Meta;
+use crate::identity::seed::{Seed, SeedError};
+use crate::identity::store::{NewApiKey, Store, StoreError};
+use crate::keys::{KeyError, KeyRing, Maintenance, RotationPolicy};
+use crate::persist::{self, PersistError, Snapshot};
+
+/// Production's issuer: the default, so that applications which check `iss` work unchanged.
+pub const DEFAULT_ISSUER: &str = "https://iam.cloud.ibm.com/identity";
+/// The account that `--apikey` identities are created in.
+pub const DEFAULT_ACCOUNT_ID: &str = "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e";
+/// Default access-token lifetime, seconds (IAM's).
+pub const DEFAULT_TOKEN_LIFETIME: i64 = 3600;
+
+/// How to start an emulator.
+#[derive(Debug, Default)]
+pub struct EmulatorOptions {
+    /// `iss` of issued tokens; [`DEFAULT_ISSUER`] when `None`.
+    pub issuer: Option<String>,
+    /// Access-token lifetime in seconds; the seed's or [`DEFAULT_TOKEN_LIFETIME`] when `None`.
+    pub token_lifetime_seconds: Option<i64>,
+    /// Identities to create on a fresh start.
+    pub seed: Option<Seed>,
+    /// API keys, each given to a new service ID in [`DEFAULT_ACCOUNT_ID`] (idempotent across
+    /// restarts with a state file).
+    pub apikeys: Vec<String>,
+    /// Persist every change to this file, and load it at start when it exists.
+    pub state_file: Option<PathBuf>,
+    /// Key rotation.
+    pub rotation: Option<RotationPolicy>,
+}
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The seed file is invalid.
+    #[error(transparent)]
+    Seed(#[from] SeedError),
+    /// The state file could not be read or written.
+    #[error(transparent)]
+    Persist(#[from] PersistError),
+    /// A signing key could not be made or loaded.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// An `--apikey` could not be created.
+    #[error("--apikey: {0}")]
+    ApiKey(StoreError),
+    /// An option is out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A change that could not be made durable.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// The store refused the change.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writing the state file failed; the change was rolled back.
+    #[error("the change could not be saved: {0}")]
+    Persist(#[from] PersistError),
+    /// Making a key failed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+/// The shared state behind every route. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct EmulatorState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: RwLock<Store>,
+    keys: RwLock<Arc<KeyRing>>,
+    rotation: Mutex<RotationPolicy>,
+    clock: Clock,
+    issuer: String,
+    token_lifetime: AtomicI64,
+    faults: Faults,
+    counters: Counters,
+    state_file: Option<PathBuf>,
+    /// Serializes changes and their writes, so the file always holds a prefix of them.
+    commit_lock: tokio::sync::Mutex<()>,
+    instance_id: String,
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl EmulatorState {
+    /// Builds the state: from the state file when it exists, otherwise from the seed and the
+    /// API keys (and then writes the state file, when one is configured).
+    pub fn new(options: EmulatorOptions) -> Result<Self, StartError> {
+        let clock = Clock::new();
+        let issuer = options
+            .issuer
+            .clone()
+            .or_else(|| options.seed.as_ref().and_then(|s| s.issuer.clone()))
+            .unwrap_or_else(|| DEFAULT_ISSUER.to_owned());
+        if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+            return Err(StartError::Invalid(format!(
+                "the issuer must be an http(s) URL, not '{issuer}'"
+            )));
+        }
+        let loaded = match &options.state_file {
+            Some(path) => persist::load(path)?,
+            None => None,
+        };
+        let fresh = loaded.is_none();
+        let (mut store, ring, mut lifetime, mut rotation) = match loaded {
+            Some(snap) => {
+                let mut store = snap.store;
+                store.reindex();
+                if options.seed.is_some() {
+                    tracing::info!("state file exists; the seed file is not applied again");
+                }
+                (
+                    store,
+                    KeyRing::from_stored(&snap.keys)?,
+                    snap.token_lifetime_seconds,
+                    snap.rotation,
+                )
+            }
+            None => {
+                let mut store = Store::default();
+                if let Some(seed) = &options.seed {
+                    seed.apply(&mut store, clock.now_ms())?;
+                }
+                let lifetime = options
+                    .seed
+                    .as_ref()
+                    .and_then(|s| s.token_lifetime_seconds)
+                    .map_or(DEFAULT_TOKEN_LIFETIME, |s| {
+                        i64::try_from(s).unwrap_or(i64::MAX)
+                    });
+                (
+                    store,
+                    KeyRing::generate(clock.now())?,
+                    lifetime,
+                    RotationPolicy::default(),
+                )
+            }
+        };
+        if let Some(l) = options.token_lifetime_seconds {
+            lifetime = l;
+        }
+        if let Some(r) = options.rotation {
+            rotation = r;
+        }
+        validate_lifetime(lifetime).map_err(StartError::Invalid)?;
+        if let Some(every) = rotation.every_seconds
+            && every < 1
+        {
+            return Err(StartError::Invalid(
+                "the rotation period must be at least 1 second".into(),
+            ));
+        }
+        let mut changed = fresh;
+        for (i, value) in options.apikeys.iter().enumerate() {
+            changed |= ensure_cli_apikey(&mut store, value, i + 1, clock.now_ms())?;
+        }
+        let state = Self {
+            inner: Arc::new(Inner {
+                store: RwLock::new(store),
+                keys: RwLock::new(Arc::new(ring)),
+                rotation: Mutex::new(rotation),
+                clock,
+                issuer,
+                token_lifetime: AtomicI64::new(lifetime),
+                faults: Faults::default(),
+                counters: Counters::default(),
+                state_file: options.state_file,
+                commit_lock: tokio::sync::Mutex::new(()),
+                instance_id: format!("ibm-iam-emulator/{}", std::process::id()),
+            }),
+        };
+        if changed && let Some(path) = &state.inner.state_file {
+            persist::write_atomic(path, &state.snapshot_bytes())?;
+        }
+        Ok(state)
+    }
+
+    /// The issuer (`iss`) of tokens.
+    pub fn issuer(&self) -> &str {
+        &self.inner.issuer
+    }
+
+    /// The emulator's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Fault rules.
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
+    }
+
+    /// Request counters.
+    pub fn counters(&self) -> &Counters {
+        &self.inner.counters
+    }
+
+    /// An identifier of this emulator process, for error contexts.
+    pub fn instance_id(&self) -> &str {
+        &self.inner.instance_id
+    }
+
+    /// Access-token lifetime, seconds.
+    pub fn token_lifetime(&self) -> i64 {
+        self.inner.token_lifetime.load(Ordering::Relaxed)
+    }
+
+    /// The current rotation policy.
+    pub fn rotation(&self) -> RotationPolicy {
+        *self
+            .inner
+            .rotation
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Read access to the identities.
+    pub fn store(&self) -> RwLockReadGuard<'_, Store> {
+        read(&self.inner.store)
+    }
+
+    /// The published keys as they are now (no maintenance).
+    pub fn key_ring(&self) -> Arc<KeyRing> {
+        read(&self.inner.keys).clone()
+    }
+
+    /// The published keys after any rotation or withdrawal that is due at the emulator's
+    /// current time. Rotation is evaluated lazily, so a clock shift takes effect at the next
+    /// request.
+    pub async fn keys(&self) -> Result<Arc<KeyRing>, CommitError> {
+        let ring = self.key_ring();
+        let now = self.clock().now();
+        if ring.due(&self.rotation(), now) == Maintenance::None {
+            return Ok(ring);
+        }
+        let _guard = self.inner.commit_lock.lock().await;
+        let ring = self.key_ring();
+        let policy = self.rotation();
+        let next = match ring.due(&policy, now) {
+            Maintenance::None => return Ok(ring),
+            Maintenance::Withdraw => Arc::new(ring.withdrawn(&policy, now)),
+            Maintenance::Rotate => {
+                let rotated = generate_off_thread(ring.clone(), now).await?;
+                Arc::new(rotated.withdrawn(&policy, now))
+            }
+        };
+        self.swap_keys_and_save(ring, next.clone()).await?;
+        Ok(next)
+    }
+
+    /// Rotates now: a new key signs, the old one stays published for the overlap window.
+    pub async fn rotate_keys(&self) -> Result<Arc<KeyRing>, CommitError> {
+        let _guard = self.inner.commit_lock.lock().await;
+        let ring = self.key_ring();
+        let now = self.clock().now();
+        let next = Arc::new(generate_off_thread(ring.clone(), now).await?);
+        self.swap_keys_and_save(ring, next.clone()).await?;
+        Ok(next)
+    }
+
+    async fn swap_keys_and_save(
+        &self,
+        old: Arc<KeyRing>,
+        next: Arc<KeyRing>,
+    ) -> Result<(), CommitError> {
+        *self
+            .inner
+            .keys
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = next;
+        if let Err(e) = self.save().await {
+            *self
+                .inner
+                .keys
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = old;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Changes the rotation policy.
+    pub async fn set_rotation(&self, policy: RotationPolicy) -> Result<(), CommitError> {
+        let _guard = self.inner.commit_lock.lock().await;
+        let old = std::mem::replace(
+            &mut *self
+                .inner
+                .rotation
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+            policy,
+        );
+        if let Err(e) = self.save().await {
+            *self
+                .inner
+                .rotation
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = old;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Changes the access-token lifetime.
+    pub async fn set_token_lifetime(&self, seconds: i64) -> Result<(), CommitError> {
+        validate_lifetime(seconds).map_err(StoreError::Invalid)?;
+        let _guard = self.inner.commit_lock.lock().await;
+        let old = self.inner.token_lifetime.swap(seconds, Ordering::Relaxed);
+        if let Err(e) = self.save().await {
+            self.inner.token_lifetime.store(old, Ordering::Relaxed);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Applies a change to the identities and, with a state file, makes it durable before
+    /// returning. If the write fails the change is undone and an error returned, so an
+    /// acknowledged change is always on disk.
+    pub async fn change<T>(
+        &self,
+        f: impl FnOnce(&mut Store, i64) -> Result<T, StoreError>,
+    ) -> Result<T, CommitError> {
+        let _guard = self.inner.commit_lock.lock().await;
+        let now_ms = self.clock().now_ms();
+        let backup = self.inner.state_file.as_ref().map(|_| self.store().clone());
+        let out = {
+            let mut store = self
+                .inner
+                .store
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            f(&mut store, now_ms)?
+        };
+        if let Err(e) = self.save().await {
+            if let Some(mut old) = backup {
+                old.reindex();
+                *self
+                    .inner
+                    .store
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner) = old;
+            }
+            return Err(e.into());
+        }
+        Ok(out)
+    }
+
+    /// A change that only counts usage (no state-file write): applied in memory.
+    pub fn touch(&self, f: impl FnOnce(&mut Store)) {
+        f(&mut self
+            .inner
+            .store
+            .write()
+            .unwrap_or_else(PoisonError::into_inner));
+    }
+
+    fn snapshot_bytes(&self) -> Vec<u8> {
+        let snap = Snapshot {
+            format: persist::FORMAT.into(),
+            version: persist::VERSION,
+            token_lifetime_seconds: self.token_lifetime(),
+            rotation: self.rotation(),
+            keys: self.key_ring().to_stored(),
+            store: self.store().clone(),
+        };
+        serde_json::to_vec_pretty(&snap).unwrap_or_default()
+    }
+
+    /// Writes the state file (the caller holds the commit lock).
+    async fn save(&self) -> Result<(), PersistError> {
+        let Some(path) = self.inner.state_file.clone() else {
+            return Ok(());
+        };
+        let bytes = self.snapshot_bytes();
+        match tokio::task::spawn_blocking(move || persist::write_atomic(&path, &bytes)).await {
+            Ok(r) => r,
+            Err(e) => Err(PersistError::Io {
+                path: self.inner.state_file.clone().unwrap_or_default(),
+                source: std::io::Error::other(e.to_string()),
+            }),
+        }
+    }
+}
+
+fn validate_lifetime(seconds: i64) -> Result<(), String> {
+    if (60..=86_400).contains(&seconds) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the token lifetime must be 60 to 86400 seconds, not {seconds}"
+        ))
+    }
+}
+
+async fn generate_off_thread(ring: Arc<KeyRing>, now: i64) -> Result<KeyRing, CommitError> {
+    tokio::task::spawn_blocking(move || ring.rotated(now))
+        .await
+        .map_err(|_| KeyError::Generate)?
+        .map_err(CommitError::from)
+}
+
+/// Makes sure a service ID in the default account holds `value`; true when it was created.
+fn ensure_cli_apikey(
+    store: &mut Store,
+    value: &str,
+    n: usize,
+    now_ms: i64,
+) -> Result<bool, StartError> {
+    if value.trim().is_empty() {
+        return Err(StartError::ApiKey(StoreError::Invalid(
+            "an API key must not be empty".into(),
+        )));
+    }
+    if store.apikey_by_value(value).is_some() {
+        return Ok(false);
+    }
+    store.ensure_account(DEFAULT_ACCOUNT_ID, "Default account");
+    let meta = Meta {
+        created_at: now_ms,
+        modified_at: now_ms,
+        created_by: "emulator".into(),
+        version: 1,
+    };
+    let sid = store
+        .add_service_id(None, &format!("apikey-{n}"), DEFAULT_ACCOUNT_ID, None, meta)
+        .map_err(StartError::ApiKey)?;
+    store
+        .add_apikey(
+            NewApiKey {
+                name: format!("apikey-{n}"),
+                iam_id: sid.iam_id(),
+                value: Some(value.to_owned()),
+                created_by: "emulator".into(),
+                ..NewApiKey::default()
+            },
+            now_ms,
+        )
+        .map_err(StartError::ApiKey)?;
+    Ok(true)
+}
