@@ -12,9 +12,42 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     out
 }
 
-/// A random version-4 UUID, lower-case and hyphenated.
+thread_local! {
+    /// A fast generator for identifiers that must be unique but need not be secret (token
+    /// `jti`s, object ids, transaction ids), seeded from the OS's secure generator. Secrets
+    /// (API-key values) never come from it.
+    static FAST: std::cell::Cell<(u64, u64)> = std::cell::Cell::new({
+        let seed = random_bytes::<16>();
+        let (a, b) = seed.split_at(8);
+        let s0 = u64::from_le_bytes(a.try_into().unwrap_or([1; 8]));
+        let s1 = u64::from_le_bytes(b.try_into().unwrap_or([2; 8]));
+        (s0 | 1, s1)
+    });
+}
+
+/// xorshift128+ step over the thread-local state.
+fn fast_u64() -> u64 {
+    FAST.with(|cell| {
+        let (mut s1, s0) = cell.get();
+        let result = s0.wrapping_add(s1);
+        s1 ^= s1 << 23;
+        let next = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+        cell.set((s0, next));
+        result
+    })
+}
+
+/// 16 bytes from the fast generator.
+fn fast_bytes16() -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&fast_u64().to_le_bytes());
+    out[8..].copy_from_slice(&fast_u64().to_le_bytes());
+    out
+}
+
+/// A random version-4 UUID, lower-case and hyphenated (unique, not secret).
 pub fn uuid() -> String {
-    let mut b = random_bytes::<16>();
+    let mut b = fast_bytes16();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex(&b);
@@ -28,9 +61,9 @@ pub fn uuid() -> String {
     )
 }
 
-/// A random lower-case hex string of `2 * N` characters.
-pub fn random_hex<const N: usize>() -> String {
-    hex(&random_bytes::<N>())
+/// A random lower-case hex string of 32 characters (unique, not secret).
+pub fn random_hex32() -> String {
+    hex(&fast_bytes16())
 }
 
 /// A fresh API-key value: 44 characters of base64url, like IAM's.
@@ -58,7 +91,7 @@ pub fn secret_digest(secret: &str) -> String {
 
 /// A uniformly random number in `[0, 1)`.
 pub fn random_unit() -> f64 {
-    let v = u64::from_le_bytes(random_bytes::<8>()) >> 11;
+    let v = fast_u64() >> 11;
     // 53 random bits, exactly representable.
     #[allow(clippy::cast_precision_loss)]
     let f = v as f64 / (1u64 << 53) as f64;

@@ -17,7 +17,7 @@ use crate::persist::{self, PersistError, Snapshot};
 /// Production's issuer: the default, so that applications which check `iss` work unchanged.
 pub const DEFAULT_ISSUER: &str = "https://iam.cloud.ibm.com/identity";
 /// The account that `--apikey` identities are created in.
-pub const DEFAULT_ACCOUNT_ID: &str = "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e";
+pub const DEFAULT_ACCOUNT_ID: &str = "def0a17acc0a17def0a17acc0a17def0";
 /// Default access-token lifetime, seconds (IAM's).
 pub const DEFAULT_TOKEN_LIFETIME: i64 = 3600;
 

@@ -1,6 +1,7 @@
 //! Per-request plumbing: the transaction id, request counters, fault injection, and the
 //! rendering of IAM-shaped error bodies.
 
+use std::future::Future as _;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -32,6 +33,9 @@ pub struct Ctx {
     pub route: String,
 }
 
+/// The most header bytes a request may carry; more is answered 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
 /// Marks a response whose connection the server must close without answering.
 #[derive(Debug, Clone, Copy)]
 pub struct DropConnection;
@@ -40,7 +44,7 @@ fn clean_txid(raw: Option<&HeaderValue>) -> String {
     raw.and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|s| !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_graphic()))
-        .map_or_else(|| format!("emu-{}", ids::random_hex::<16>()), str::to_owned)
+        .map_or_else(|| format!("emu-{}", ids::random_hex32()), str::to_owned)
 }
 
 /// Outermost middleware: sets up [`Ctx`], renders [`IamError`]s, adds `Transaction-Id`.
@@ -60,14 +64,29 @@ pub async fn context(State(state): State<EmulatorState>, mut req: Request, next:
         route: "unmatched".into(),
     };
     req.extensions_mut().insert(ctx.clone());
-    let mut resp = next.run(req).await;
+    let method = req.method().clone();
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    let mut resp = if header_bytes > MAX_HEADER_BYTES {
+        IamError::api(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request_header_fields_too_large",
+            format!("The request headers exceed {MAX_HEADER_BYTES} bytes"),
+        )
+        .into_response()
+    } else {
+        next.run(req).await
+    };
     let route = resp
         .extensions()
         .get::<Ctx>()
         .map_or_else(|| ctx.route.clone(), |c| c.route.clone());
     if let Some(err) = resp.extensions_mut().remove::<IamError>() {
         let ctx = Ctx {
-            route,
+            route: route.clone(),
             ..ctx.clone()
         };
         let body = err.body(&ctx, state.clock().now_ms(), state.instance_id());
@@ -78,6 +97,14 @@ pub async fn context(State(state): State<EmulatorState>, mut req: Request, next:
         );
         resp.headers_mut().remove(header::CONTENT_LENGTH);
     }
+    tracing::debug!(
+        method = %method,
+        route = %route,
+        status = resp.status().as_u16(),
+        elapsed_ms = state.clock().now_ms() - ctx.start_ms,
+        transaction_id = %ctx.txid,
+        "request"
+    );
     if let Ok(v) = HeaderValue::from_str(&ctx.txid) {
         resp.headers_mut().insert("transaction-id", v);
     }
@@ -166,11 +193,19 @@ async fn truncate(resp: Response) -> Response {
         parts.headers.insert(header::CONTENT_LENGTH, v);
     }
     let half = full.slice(..full.len() / 2);
-    Response::from_parts(parts, Body::new(TruncatedBody { data: Some(half) }))
+    Response::from_parts(
+        parts,
+        Body::new(TruncatedBody {
+            data: Some(half),
+            pause: Box::pin(tokio::time::sleep(std::time::Duration::from_millis(50))),
+        }),
+    )
 }
 
+/// Yields half the body, pauses so the server flushes it, then fails.
 struct TruncatedBody {
     data: Option<Bytes>,
+    pause: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl http_body::Body for TruncatedBody {
@@ -179,11 +214,14 @@ impl http_body::Body for TruncatedBody {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        match self.data.take() {
-            Some(d) => Poll::Ready(Some(Ok(Frame::data(d)))),
-            None => Poll::Ready(Some(Err(std::io::Error::new(
+        if let Some(d) = self.data.take() {
+            return Poll::Ready(Some(Ok(Frame::data(d))));
+        }
+        match self.pause.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => Poll::Ready(Some(Err(std::io::Error::new(
                 std::io::ErrorKind::ConnectionAborted,
                 "body truncated by an injected fault",
             )))),

@@ -1,0 +1,300 @@
+//! `ibm-iam emulator` as a user runs it: a child process on a free loopback port.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ibm-iam");
+const KEY: &str = "cli-test-apikey-0123456789abcdefghijklmn";
+const SEED: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../ibm-iam-emulator/examples/seed.json"
+);
+
+struct Running {
+    child: Child,
+    url: String,
+    cert: Option<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the emulator and reads its first `lines` lines of stdout (URL, then cert path).
+fn spawn(args: &[&str], lines: usize) -> Running {
+    let mut child = Command::new(BIN)
+        .arg("emulator")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn ibm-iam");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        for _ in 0..lines {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            let _ = tx.send(line.trim().to_owned());
+        }
+        // Keep draining so the child never blocks on a full pipe.
+        let mut sink = String::new();
+        while reader.read_line(&mut sink).unwrap_or(0) > 0 {
+            sink.clear();
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the URL line");
+    let cert = (lines > 1).then(|| {
+        rx.recv_timeout(Duration::from_secs(5))
+            .expect("the cert line")
+    });
+    Running { child, url, cert }
+}
+
+fn client(cert: Option<&str>) -> reqwest::blocking::Client {
+    let mut b = reqwest::blocking::Client::builder().timeout(Duration::from_secs(20));
+    if let Some(path) = cert {
+        let pem = std::fs::read(path).expect("cert file");
+        b = b.tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("pem")]);
+    }
+    b.build().expect("client")
+}
+
+fn token(c: &reqwest::blocking::Client, url: &str, apikey: &str) -> String {
+    let resp = c
+        .post(format!("{url}/identity/token"))
+        .form(&[
+            ("grant_type", "urn:ibm:params:oauth:grant-type:apikey"),
+            ("apikey", apikey),
+        ])
+        .send()
+        .expect("token request");
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().expect("json");
+    body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}
+
+#[test]
+fn first_line_is_the_url_and_sigterm_stops_it() {
+    let mut emu = spawn(&["--port", "0", "--apikey", KEY], 1);
+    assert!(emu.url.starts_with("http://127.0.0.1:"), "{}", emu.url);
+    let c = client(None);
+    assert_eq!(token(&c, &emu.url, KEY).split('.').count(), 3);
+    let status = Command::new("kill")
+        .args(["-TERM", &emu.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(exit) = emu.child.try_wait().expect("wait") {
+            assert!(exit.success(), "{exit:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn tls_prints_a_certificate_that_clients_can_trust() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cert = dir.path().join("ca.pem");
+    let emu = spawn(
+        &[
+            "--tls",
+            "--cert-out",
+            cert.to_str().expect("utf8"),
+            "--config",
+            SEED,
+            "--apikey",
+            KEY,
+        ],
+        2,
+    );
+    assert!(emu.url.starts_with("https://127.0.0.1:"));
+    assert_eq!(emu.cert.as_deref(), cert.to_str());
+    let c = client(emu.cert.as_deref());
+    token(&c, &emu.url, KEY);
+    token(&c, &emu.url, "alice-apikey-0123456789abcdefghijklmnop");
+}
+
+#[test]
+fn bad_configuration_fails_fast_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("seed.json");
+    std::fs::write(&bad, r#"{"acounts": []}"#).expect("write");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--config".into(), bad.display().to_string()],
+            "unknown field",
+        ),
+        (
+            vec!["--config".into(), "/nonexistent/seed.json".into()],
+            "cannot read the seed file",
+        ),
+        (
+            vec!["--token-lifetime".into(), "5".into()],
+            "token lifetime",
+        ),
+        (vec!["--issuer".into(), "iam.example".into()], "issuer"),
+        (
+            vec![
+                "--tls-cert".into(),
+                "/nonexistent.pem".into(),
+                "--tls-key".into(),
+                "/nonexistent.key".into(),
+            ],
+            "nonexistent",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = Command::new(BIN)
+            .arg("emulator")
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "no URL is printed on failure");
+    }
+    let out = Command::new(BIN)
+        .args(["emulator", "--no-such-flag"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+fn create_key(
+    c: &reqwest::blocking::Client,
+    url: &str,
+    bearer: &str,
+    iam_id: &str,
+    n: usize,
+) -> Option<String> {
+    let resp = c
+        .post(format!("{url}/v1/apikeys"))
+        .bearer_auth(bearer)
+        .json(&json!({"name": format!("key-{n}"), "iam_id": iam_id}))
+        .send()
+        .ok()?;
+    if resp.status() != 201 {
+        return None;
+    }
+    let body: Value = resp.json().ok()?;
+    body["id"].as_str().map(str::to_owned)
+}
+
+fn acked_keys_survive(state: &Path) {
+    let emu = spawn(
+        &["--state", state.to_str().expect("utf8"), "--apikey", KEY],
+        1,
+    );
+    let c = client(None);
+    let bearer = token(&c, &emu.url, KEY);
+    let details: Value = c
+        .get(format!("{}/v1/apikeys/details", emu.url))
+        .bearer_auth(&bearer)
+        .header("IAM-ApiKey", KEY)
+        .send()
+        .expect("details")
+        .json()
+        .expect("json");
+    let iam_id = details["iam_id"].as_str().expect("iam_id").to_owned();
+
+    // Four writers create keys as fast as they can; the process is killed mid-stream.
+    let (tx, rx) = mpsc::channel::<String>();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (c, url, bearer, iam_id, tx) = (
+                c.clone(),
+                emu.url.clone(),
+                bearer.clone(),
+                iam_id.clone(),
+                tx.clone(),
+            );
+            std::thread::spawn(move || {
+                for n in 0..5 {
+                    match create_key(&c, &url, &bearer, &iam_id, w * 100 + n) {
+                        Some(id) => {
+                            let _ = tx.send(id);
+                        }
+                        None => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let mut acked = Vec::new();
+    while acked.len() < 7 {
+        acked.push(
+            rx.recv_timeout(Duration::from_secs(30))
+                .expect("an acknowledged write"),
+        );
+    }
+    let mut emu = emu;
+    emu.child.kill().expect("SIGKILL");
+    let _ = emu.child.wait();
+    for w in writers {
+        let _ = w.join();
+    }
+    acked.extend(rx.try_iter());
+
+    // The file parses and every acknowledged key is there.
+    let text = std::fs::read_to_string(state).expect("state file");
+    let snapshot: Value = serde_json::from_str(&text).expect("the state file is never torn");
+    for id in &acked {
+        assert!(
+            snapshot["store"]["apikeys"].get(id).is_some(),
+            "acknowledged key {id} was lost"
+        );
+    }
+    let emu = spawn(
+        &["--state", state.to_str().expect("utf8"), "--apikey", KEY],
+        1,
+    );
+    let c = client(None);
+    let bearer = token(&c, &emu.url, KEY);
+    for id in &acked {
+        let resp = c
+            .get(format!("{}/v1/apikeys/{id}", emu.url))
+            .bearer_auth(&bearer)
+            .send()
+            .expect("get");
+        assert_eq!(resp.status(), 200, "{id} after restart");
+    }
+}
+
+#[test]
+fn kill_9_mid_write_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state.json");
+    acked_keys_survive(&state);
+    // A second round on the same file: the restarted state keeps growing safely.
+    acked_keys_survive(&state);
+}
