@@ -44,7 +44,7 @@ pub struct EmulatorArgs {
     /// Create a service ID holding this API key in the default account (repeatable).
     #[arg(long = "apikey", value_name = "VALUE")]
     apikeys: Vec<String>,
-    /// The `iss` of issued tokens [default: https://iam.cloud.ibm.com/identity].
+    /// The `iss` of issued tokens (default: production's issuer).
     #[arg(long)]
     issuer: Option<String>,
     /// Access-token lifetime in seconds (60-86400) [default: 3600].
