@@ -52,12 +52,19 @@ def test_get_api_keys_details(identity, emulator, caller, jwt_parts):
     assert claims["account"]["bss"] == model.account_id
 
 
-def test_get_api_keys_details_of_seed_user_key(identity, seed_identities):
-    details = identity.get_api_keys_details(iam_api_key=seed_identities["alice_apikey"]).get_result()
+def test_get_api_keys_details_of_seed_user_key(identity, seed_identities, emulator):
+    # A caller of the seed account (Alice herself) may read the key's details...
+    alice = IamIdentityV1(authenticator=IAMAuthenticator(seed_identities["alice_apikey"], url=emulator.url))
+    alice.set_service_url(emulator.url)
+    details = alice.get_api_keys_details(iam_api_key=seed_identities["alice_apikey"]).get_result()
     model = ApiKey.from_dict(details)
     assert model.iam_id == seed_identities["alice_iam_id"]
     assert model.account_id == seed_identities["account_id"]
     assert model.name == "alice-cli"
+    # ...a caller from another account (the --apikey service ID) may not.
+    with pytest.raises(ApiException) as failure:
+        identity.get_api_keys_details(iam_api_key=seed_identities["alice_apikey"])
+    assert failure.value.status_code == 403, failure.value
 
 
 def test_get_api_keys_details_unknown_key(identity):
