@@ -1,0 +1,268 @@
+//! IAM endpoints: production, staging, private, or any other base URL (the emulator).
+
+use std::fmt;
+use std::net::IpAddr;
+
+use reqwest::Url;
+
+use crate::error::Error;
+
+/// Which IAM an [`Endpoint`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndpointKind {
+    /// `https://iam.cloud.ibm.com`.
+    Production,
+    /// `https://iam.test.cloud.ibm.com`.
+    Staging,
+    /// `https://private.iam.cloud.ibm.com` and the regional private hosts.
+    Private,
+    /// `https://private.iam.test.cloud.ibm.com`.
+    PrivateStaging,
+    /// Anything else: an emulator, a proxy, a future host.
+    Custom,
+}
+
+/// An IAM base URL, normalised: no trailing `/`, no `/identity/token` or `/oidc/token`.
+///
+/// ```
+/// use ibm_iam::Endpoint;
+///
+/// let e = Endpoint::parse("https://iam.cloud.ibm.com/identity/token").unwrap();
+/// assert_eq!(e, Endpoint::production());
+/// assert_eq!(e.token_url(), "https://iam.cloud.ibm.com/identity/token");
+/// assert!(Endpoint::parse("http://iam.example.com").is_err(), "plain HTTP only to loopback");
+/// assert!(Endpoint::parse("http://127.0.0.1:8999/").is_ok());
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    base: String,
+    kind: EndpointKind,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Endpoint({})", self.base)
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.base)
+    }
+}
+
+impl Default for Endpoint {
+    fn default() -> Self {
+        Self::production()
+    }
+}
+
+/// Production's token issuer.
+pub const PRODUCTION_ISSUER: &str = "https://iam.cloud.ibm.com/identity";
+/// Staging's token issuer.
+pub const STAGING_ISSUER: &str = "https://iam.test.cloud.ibm.com/identity";
+
+impl Endpoint {
+    /// Production IAM.
+    pub fn production() -> Self {
+        Self {
+            base: "https://iam.cloud.ibm.com".into(),
+            kind: EndpointKind::Production,
+        }
+    }
+
+    /// Staging IAM.
+    pub fn staging() -> Self {
+        Self {
+            base: "https://iam.test.cloud.ibm.com".into(),
+            kind: EndpointKind::Staging,
+        }
+    }
+
+    /// Production IAM over a private (VPC) endpoint.
+    pub fn private() -> Self {
+        Self {
+            base: "https://private.iam.cloud.ibm.com".into(),
+            kind: EndpointKind::Private,
+        }
+    }
+
+    /// Staging IAM over a private endpoint.
+    pub fn private_staging() -> Self {
+        Self {
+            base: "https://private.iam.test.cloud.ibm.com".into(),
+            kind: EndpointKind::PrivateStaging,
+        }
+    }
+
+    /// Parses and normalises a base URL. HTTPS is required except for loopback hosts
+    /// (`127.0.0.1`, `::1`, `localhost`), where plain HTTP is allowed for the emulator.
+    /// Credentials, queries and fragments in the URL are refused.
+    pub fn parse(url: &str) -> Result<Self, Error> {
+        let bad = |why: &str| Error::Config(format!("IAM endpoint '{url}' {why}"));
+        let parsed = Url::parse(url.trim()).map_err(|e| bad(&format!("is not a URL: {e}")))?;
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(bad("must not contain credentials"));
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(bad("must not have a query or fragment"));
+        }
+        let host = parsed
+            .host_str()
+            .ok_or_else(|| bad("has no host"))?
+            .to_owned();
+        match parsed.scheme() {
+            "https" => {}
+            "http" if is_loopback(&host) => {}
+            "http" => {
+                return Err(bad(
+                    "must use https (plain http is allowed only for loopback hosts)",
+                ));
+            }
+            other => return Err(bad(&format!("has unsupported scheme '{other}'"))),
+        }
+        let mut path = parsed.path().trim_end_matches('/').to_owned();
+        for suffix in ["/identity/token", "/oidc/token", "/identity"] {
+            if let Some(p) = path.strip_suffix(suffix) {
+                path = p.trim_end_matches('/').to_owned();
+                break;
+            }
+        }
+        let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
+        let host_part = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host.clone()
+        };
+        let base = format!("{}://{}{}{}", parsed.scheme(), host_part, port, path);
+        let kind = match base.as_str() {
+            "https://iam.cloud.ibm.com" => EndpointKind::Production,
+            "https://iam.test.cloud.ibm.com" => EndpointKind::Staging,
+            "https://private.iam.test.cloud.ibm.com" => EndpointKind::PrivateStaging,
+            b if b.starts_with("https://private.") && b.ends_with("iam.cloud.ibm.com") => {
+                EndpointKind::Private
+            }
+            _ => EndpointKind::Custom,
+        };
+        Ok(Self { base, kind })
+    }
+
+    /// The normalised base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Which IAM this is.
+    pub fn kind(&self) -> EndpointKind {
+        self.kind
+    }
+
+    /// `{base}/identity/token`.
+    pub fn token_url(&self) -> String {
+        format!("{}/identity/token", self.base)
+    }
+
+    /// `{base}/identity/keys`.
+    pub fn keys_url(&self) -> String {
+        format!("{}/identity/keys", self.base)
+    }
+
+    /// `{base}/identity/.well-known/openid-configuration`.
+    pub fn discovery_url(&self) -> String {
+        format!("{}/identity/.well-known/openid-configuration", self.base)
+    }
+
+    /// `{base}{path}` for another IAM API path (starting with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The issuer IAM puts in tokens from this endpoint, when it is known without asking:
+    /// production's for production and private production, staging's for staging.
+    pub fn known_issuer(&self) -> Option<&'static str> {
+        match self.kind {
+            EndpointKind::Production | EndpointKind::Private => Some(PRODUCTION_ISSUER),
+            EndpointKind::Staging | EndpointKind::PrivateStaging => Some(STAGING_ISSUER),
+            EndpointKind::Custom => None,
+        }
+    }
+
+    /// Whether the host is a loopback address (`localhost`, `127.0.0.0/8`, `::1`).
+    pub fn is_loopback(&self) -> bool {
+        Url::parse(&self.base)
+            .ok()
+            .and_then(|u| u.host_str().map(is_loopback))
+            .unwrap_or(false)
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost") || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_suffixes_and_classifies() {
+        for raw in [
+            "https://iam.cloud.ibm.com",
+            "https://iam.cloud.ibm.com/",
+            "https://iam.cloud.ibm.com/identity/token",
+            "https://iam.cloud.ibm.com/identity/token/",
+            "https://iam.cloud.ibm.com/oidc/token",
+            "https://iam.cloud.ibm.com/identity",
+            " https://IAM.cloud.ibm.com ",
+        ] {
+            assert_eq!(
+                Endpoint::parse(raw).expect(raw),
+                Endpoint::production(),
+                "{raw}"
+            );
+        }
+        assert_eq!(
+            Endpoint::parse("https://iam.test.cloud.ibm.com")
+                .expect("staging")
+                .kind(),
+            EndpointKind::Staging
+        );
+        assert_eq!(
+            Endpoint::parse("https://private.us-south.iam.cloud.ibm.com")
+                .expect("private")
+                .kind(),
+            EndpointKind::Private
+        );
+        let emu = Endpoint::parse("http://127.0.0.1:8999/prefix/identity/token").expect("emulator");
+        assert_eq!(emu.base(), "http://127.0.0.1:8999/prefix");
+        assert_eq!(emu.kind(), EndpointKind::Custom);
+        assert!(emu.is_loopback());
+        assert_eq!(emu.known_issuer(), None);
+        assert!(
+            Endpoint::parse("http://[::1]:80")
+                .expect("v6")
+                .is_loopback()
+        );
+        assert!(Endpoint::parse("http://localhost:1").is_ok());
+    }
+
+    #[test]
+    fn refuses_unsafe_urls() {
+        for bad in [
+            "http://iam.cloud.ibm.com",
+            "ftp://iam.cloud.ibm.com",
+            "https://user:pw@iam.cloud.ibm.com",
+            "https://iam.cloud.ibm.com/?apikey=x",
+            "not a url",
+            "",
+            "http://127.0.0.1.example.com",
+        ] {
+            assert!(
+                matches!(Endpoint::parse(bad), Err(Error::Config(_))),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! HTTP transport shared by every IAM call: one pooled reqwest client (rustls on aws-lc-rs),
+//! timeouts, a size cap on answers, and IAM's error bodies turned into typed errors.
+
+pub mod config;
+pub mod retry;
+
+use bytes_reader::read_capped;
+pub use config::HttpConfig;
+
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+
+use crate::error::{Error, IamError, TransportKind};
+
+/// Largest answer body the client reads.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// An HTTP answer, read whole.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn transaction_id(&self) -> Option<String> {
+        self.headers
+            .get("transaction-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// Whether the answer declares a JSON media type.
+    pub fn is_json(&self) -> bool {
+        self.headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .is_some_and(|m| {
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            })
+    }
+
+    /// An unusable-answer error for this answer.
+    pub fn invalid(&self, url: &str, message: impl Into<String>) -> Error {
+        Error::InvalidResponse {
+            url: url.to_owned(),
+            status: self.status,
+            message: message.into(),
+            transaction_id: self.transaction_id(),
+        }
+    }
+
+    /// IAM's error for a non-2xx answer.
+    pub fn iam_error(&self) -> IamError {
+        parse_iam_error(self.status, &self.headers, &self.body)
+    }
+}
+
+fn transport(url: &str, e: &reqwest::Error) -> Error {
+    let kind = if e.is_timeout() {
+        TransportKind::Timeout
+    } else if e.is_connect() {
+        TransportKind::Connect
+    } else if e.is_body() || e.is_request() || e.is_decode() {
+        TransportKind::Io
+    } else {
+        TransportKind::Other
+    };
+    // reqwest's Display includes the URL, which carries no secrets (they travel in bodies
+    // and headers); the source chain holds the useful detail.
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    Error::Transport {
+        kind,
+        url: url.to_owned(),
+        message,
+    }
+}
+
+/// Sends a request and reads the whole answer (at most [`MAX_BODY`] bytes).
+pub(crate) async fn send(req: reqwest::RequestBuilder, url: &str) -> Result<Answer, Error> {
+    let resp = req.send().await.map_err(|e| transport(url, &e))?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = read_capped(resp, MAX_BODY).await.map_err(|e| match e {
+        bytes_reader::ReadError::Http(e) => transport(url, &e),
+        bytes_reader::ReadError::TooLarge => Error::InvalidResponse {
+            url: url.to_owned(),
+            status,
+            message: format!("the answer is larger than {MAX_BODY} bytes"),
+            transaction_id: None,
+        },
+    })?;
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+mod bytes_reader {
+    pub enum ReadError {
+        Http(reqwest::Error),
+        TooLarge,
+    }
+
+    pub async fn read_capped(
+        mut resp: reqwest::Response,
+        cap: usize,
+    ) -> Result<Vec<u8>, ReadError> {
+        if resp.content_length().is_some_and(|l| l > cap as u64) {
+            return Err(ReadError::TooLarge);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(ReadError::Http)? {
+            if body.len() + chunk.len() > cap {
+                return Err(ReadError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by IAM and is ignored).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|s| Duration::from_secs(s.min(24 * 3600)))
+}
+
+/// Reads IAM's error shapes: the token endpoint's (`errorCode`, `errorMessage`,
+/// `errorDetails`, `context.requestId`) and the APIs' (`errors[0].code`, `message`,
+/// `trace`); anything else becomes the start of the body as text.
+pub(crate) fn parse_iam_error(status: u16, headers: &HeaderMap, body: &[u8]) -> IamError {
+    let header_txid = headers
+        .get("transaction-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let s = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
+    let (code, message, details, body_txid) = match &json {
+        Some(v) if v.get("errorCode").is_some() || v.get("errorMessage").is_some() => (
+            s(v.get("errorCode")),
+            s(v.get("errorMessage")),
+            s(v.get("errorDetails")),
+            s(v.get("context").and_then(|c| c.get("requestId"))),
+        ),
+        Some(v) if v.get("errors").and_then(|e| e.get(0)).is_some() => {
+            let first = &v["errors"][0];
+            (
+                s(first.get("message_code")).or_else(|| s(first.get("code"))),
+                s(first.get("message")),
+                s(first.get("details")),
+                s(v.get("trace")),
+            )
+        }
+        Some(v) => (
+            None,
+            s(v.get("message")).or_else(|| s(v.get("error"))),
+            None,
+            None,
+        ),
+        None => (None, None, None, None),
+    };
+    let message = message.unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(body);
+        let trimmed: String = text.trim().chars().take(200).collect();
+        if trimmed.is_empty() {
+            "no error body".to_owned()
+        } else {
+            trimmed
+        }
+    });
+    IamError {
+        status,
+        code,
+        message,
+        details,
+        transaction_id: header_txid.or(body_txid),
+        retry_after: retry_after(headers),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, reqwest::header::HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn parses_both_iam_error_shapes_and_text() {
+        let oidc = br#"{"errorCode":"BXNIM0415E","errorMessage":"Provided API key could not be found","context":{"requestId":"req-1"}}"#;
+        let e = parse_iam_error(400, &headers(&[]), oidc);
+        assert_eq!(e.code.as_deref(), Some("BXNIM0415E"));
+        assert_eq!(e.transaction_id.as_deref(), Some("req-1"));
+
+        let api = br#"{"errors":[{"code":"not_found","message_code":"BXNIM0102E","message":"Unable to find object"}],"trace":"t-2","status_code":404}"#;
+        let e = parse_iam_error(404, &headers(&[("transaction-id", "hdr")]), api);
+        assert_eq!(e.code.as_deref(), Some("BXNIM0102E"));
+        assert_eq!(e.transaction_id.as_deref(), Some("hdr"), "the header wins");
+
+        let e = parse_iam_error(
+            503,
+            &headers(&[("retry-after", "12")]),
+            b"<html>busy</html>",
+        );
+        assert_eq!(e.message, "<html>busy</html>");
+        assert_eq!(e.retry_after, Some(Duration::from_secs(12)));
+        assert!(e.is_transient());
+        let e = parse_iam_error(
+            500,
+            &headers(&[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")]),
+            b"",
+        );
+        assert_eq!(e.retry_after, None);
+        assert_eq!(e.message, "no error body");
+    }
+}

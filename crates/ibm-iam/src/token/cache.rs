@@ -1,0 +1,190 @@
+//! The cached token and the three states of its life.
+//!
+//! * **fresh** until `refresh_at` (80% of its life, a little earlier with jitter): served
+//!   from a lock-free read of one atomic flag, which a timer clears at `refresh_at`;
+//! * **refresh due** until `expires_at` (10 s before the real expiry): served at once while
+//!   one refresh runs in the background;
+//! * **expired** after that: callers wait for a new token.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use crate::clock::Clock;
+use crate::secret::AccessToken;
+
+/// A token with its refresh point and hard expiry (monotonic).
+pub(crate) struct Cached {
+    pub token: AccessToken,
+    pub refresh_at: Instant,
+    pub expires_at: Instant,
+    fresh: AtomicBool,
+    timer: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl Drop for Cached {
+    fn drop(&mut self) {
+        if let Some(t) = self
+            .timer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            t.abort();
+        }
+    }
+}
+
+/// When to refresh and when to stop serving a token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lifecycle {
+    /// Refresh from this fraction of the token's life (IBM's SDKs: 0.8).
+    pub refresh_fraction: f64,
+    /// Refresh up to this fraction of the life earlier, at random, so that many processes
+    /// started together do not refresh in lock-step.
+    pub jitter_fraction: f64,
+    /// Stop serving a token this long before it expires (IBM's SDKs: 10 s).
+    pub expiry_window: Duration,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Self {
+            refresh_fraction: 0.8,
+            jitter_fraction: 0.05,
+            expiry_window: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Cached {
+    /// A token obtained by a request sent at `sent_at`, valid for `lifetime`.
+    pub fn new(
+        token: AccessToken,
+        sent_at: Instant,
+        lifetime: Duration,
+        lc: &Lifecycle,
+        jitter: f64,
+    ) -> Self {
+        let expires_at = sent_at + lifetime.saturating_sub(lc.expiry_window);
+        let early = (lc.jitter_fraction * jitter).clamp(0.0, lc.refresh_fraction);
+        let refresh_at = (sent_at
+            + lifetime.mul_f64((lc.refresh_fraction - early).clamp(0.0, 1.0)))
+        .min(expires_at);
+        Self {
+            token,
+            refresh_at,
+            expires_at,
+            fresh: AtomicBool::new(false),
+            timer: Mutex::new(None),
+        }
+    }
+
+    /// The lock-free check: true only between arming and `refresh_at`.
+    #[inline]
+    pub fn is_fresh(&self) -> bool {
+        self.fresh.load(Ordering::Acquire)
+    }
+
+    /// Marks the token fresh and starts the timer that ends freshness at `refresh_at`. Without
+    /// a Tokio runtime no timer can run, so the token is never marked fresh and every read
+    /// takes the clock-checking path instead.
+    pub fn arm(self: &Arc<Self>, clock: &Arc<dyn Clock>) {
+        if clock.now() >= self.refresh_at {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak: Weak<Self> = Arc::downgrade(self);
+        let sleep = clock.sleep_until(self.refresh_at);
+        self.fresh.store(true, Ordering::Release);
+        let task = handle.spawn(async move {
+            sleep.await;
+            if let Some(me) = weak.upgrade() {
+                me.fresh.store(false, Ordering::Release);
+            }
+        });
+        *self.timer.lock().unwrap_or_else(PoisonError::into_inner) = Some(task.abort_handle());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    #[tokio::test]
+    async fn freshness_ends_at_the_refresh_point() {
+        let clock = ManualClock::new();
+        let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
+        let lc = Lifecycle {
+            jitter_fraction: 0.0,
+            ..Lifecycle::default()
+        };
+        let c = Arc::new(Cached::new(
+            AccessToken::new("t"),
+            clock.now(),
+            Duration::from_secs(3600),
+            &lc,
+            0.5,
+        ));
+        assert_eq!(c.refresh_at - clock.now(), Duration::from_secs(2880));
+        assert_eq!(c.expires_at - clock.now(), Duration::from_secs(3590));
+        c.arm(&dyn_clock);
+        assert!(c.is_fresh());
+        clock.advance(Duration::from_secs(2879));
+        tokio::task::yield_now().await;
+        assert!(c.is_fresh());
+        clock.advance(Duration::from_secs(1));
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!c.is_fresh());
+    }
+
+    #[test]
+    fn jitter_moves_the_refresh_point_earlier_only() {
+        let now = Instant::now();
+        let lc = Lifecycle::default();
+        let c = Cached::new(
+            AccessToken::new("t"),
+            now,
+            Duration::from_secs(1000),
+            &lc,
+            1.0,
+        );
+        assert_eq!(c.refresh_at - now, Duration::from_secs(750));
+        let c = Cached::new(
+            AccessToken::new("t"),
+            now,
+            Duration::from_secs(1000),
+            &lc,
+            0.0,
+        );
+        assert_eq!(c.refresh_at - now, Duration::from_secs(800));
+        // Short-lived tokens: refresh never after the hard expiry.
+        let c = Cached::new(
+            AccessToken::new("t"),
+            now,
+            Duration::from_secs(12),
+            &lc,
+            0.0,
+        );
+        assert!(c.refresh_at <= c.expires_at);
+    }
+
+    #[test]
+    fn without_a_runtime_the_token_is_never_marked_fresh() {
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new());
+        let c = Arc::new(Cached::new(
+            AccessToken::new("t"),
+            clock.now(),
+            Duration::from_secs(3600),
+            &Lifecycle::default(),
+            0.0,
+        ));
+        c.arm(&clock);
+        assert!(!c.is_fresh());
+    }
+}

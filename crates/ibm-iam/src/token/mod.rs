@@ -1,0 +1,220 @@
+//! Access tokens for calling IBM Cloud APIs: [`TokenManager`] exchanges an API key (or a
+//! trusted profile, a refresh token, …) for an IAM access token and caches it.
+//!
+//! The cache follows IAM's own semantics (wire reference §6): a token is refreshed from 80%
+//! of its life (a little earlier, with jitter) and no longer served 10 s before it expires.
+//!
+//! * While fresh, [`TokenManager::get_token`] is a lock-free read.
+//! * Once a refresh is due, every caller still gets the cached token at once while exactly
+//!   one refresh runs in the background. A failed refresh never replaces the valid token
+//!   and is never raised to a caller while it is valid; the next attempt backs off with
+//!   jitter, honours `Retry-After`, and is spread over the remaining life.
+//! * When no valid token is left, callers wait on exactly one shared request, and its token
+//!   or its error reaches all of them. Permanent errors (an unknown API key) fail fast with
+//!   IAM's `errorCode`, status and transaction id; the manager recovers as soon as a later
+//!   attempt succeeds.
+//!
+//! Expiry is measured on the monotonic clock from `expires_in`. Handles are cheap to clone
+//! and share one cache; background work ends when the last handle is dropped. The async API
+//! needs a Tokio runtime; [`crate::blocking::TokenManager`] serves synchronous callers.
+
+mod builder;
+mod cache;
+mod refresh;
+mod response;
+mod source;
+mod status;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use reqwest::header::HeaderMap;
+
+pub use builder::TokenManagerBuilder;
+pub use cache::Lifecycle;
+pub use refresh::RetryPolicy;
+pub use source::{ContainerAuth, DEFAULT_CR_TOKEN_FILES, Profile};
+pub use status::TokenStatus;
+
+use crate::clock::Clock;
+use crate::endpoint::Endpoint;
+use crate::error::{Error, TransportKind};
+use crate::secret::{AccessToken, SecretString};
+use cache::Cached;
+use refresh::{Control, Step};
+use source::Source;
+
+/// A cached, self-refreshing source of IAM access tokens.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), ibm_iam::Error> {
+/// use ibm_iam::TokenManager;
+///
+/// let tm = TokenManager::new("my-api-key")?;
+/// let token = tm.get_token().await?;
+/// let header = token.bearer_header(); // Authorization: Bearer …
+/// # drop(header); Ok(()) }
+/// ```
+///
+/// Build once and share: clones are handles to the same cache.
+#[derive(Clone)]
+pub struct TokenManager {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("source", &self.inner.source.describe())
+            .field("endpoint", &self.inner.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    source: Source,
+    endpoint: Endpoint,
+    http: reqwest::Client,
+    client_credentials: Option<(String, SecretString)>,
+    scope: Option<String>,
+    headers: HeaderMap,
+    clock: Arc<dyn Clock>,
+    lifecycle: Lifecycle,
+    retry: RetryPolicy,
+    cache: ArcSwapOption<Cached>,
+    control: Mutex<Control>,
+}
+
+impl TokenManager {
+    /// A manager for an API key against production IAM, with default settings.
+    pub fn new(api_key: impl Into<String>) -> Result<Self, Error> {
+        Self::builder().api_key(api_key).build()
+    }
+
+    /// A builder for every other source and setting.
+    pub fn builder() -> TokenManagerBuilder {
+        TokenManagerBuilder::default()
+    }
+
+    /// The endpoint tokens come from.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.inner.endpoint
+    }
+
+    /// A valid access token: the cached one while it is valid, else a new one.
+    pub async fn get_token(&self) -> Result<AccessToken, Error> {
+        if let Some(c) = self.inner.cache.load().as_ref()
+            && c.is_fresh()
+        {
+            return Ok(c.token.clone());
+        }
+        self.get_slow(Duration::ZERO).await
+    }
+
+    /// A token that stays valid for at least `duration` (for long operations). Fetches a
+    /// new one if the cached token expires sooner; fails with
+    /// [`Error::InsufficientValidity`] if IAM's tokens do not live that long.
+    pub async fn get_token_valid_for(&self, duration: Duration) -> Result<AccessToken, Error> {
+        self.get_slow(duration).await
+    }
+
+    async fn get_slow(&self, min_valid: Duration) -> Result<AccessToken, Error> {
+        if let Source::Static(t) = &self.inner.source {
+            return Ok(t.clone());
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Runtime(
+                "the async TokenManager needs a Tokio runtime; use ibm_iam::blocking::TokenManager from synchronous code".into(),
+            ));
+        }
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        if let Some(c) = inner.cache.load_full()
+            && now < c.expires_at
+            && now + min_valid <= c.expires_at
+        {
+            if now >= c.refresh_at {
+                inner.refresh_in_background(now);
+            }
+            return Ok(c.token.clone());
+        }
+        let mut rx = match inner.join_or_start(now, now + min_valid) {
+            Step::Ready(t) => return Ok(t),
+            Step::Fail(e) => return Err(e),
+            Step::Wait(rx) => rx,
+        };
+        let outcome = match rx.wait_for(Option::is_some).await {
+            Ok(v) => v.clone(),
+            Err(_) => None,
+        };
+        match outcome {
+            Some(Ok(c)) => {
+                let now = inner.clock.now();
+                if now + min_valid > c.expires_at {
+                    return Err(Error::InsufficientValidity {
+                        wanted: min_valid,
+                        available: c.expires_at.saturating_duration_since(now),
+                    });
+                }
+                Ok(c.token.clone())
+            }
+            Some(Err(e)) => Err(e),
+            None => Err(Error::Runtime(
+                "the token request was abandoned (runtime shutting down)".into(),
+            )),
+        }
+    }
+
+    /// Drops the cached token if it is `token` (say, after IAM or a service answered 401
+    /// to it), so the next call fetches a new one. A stale 401 for an older token cannot
+    /// drop a newer one. Returns whether the token was dropped.
+    pub fn invalidate(&self, token: &AccessToken) -> bool {
+        let current = self.inner.cache.load_full();
+        match current {
+            Some(c) if c.token == *token => {
+                let prev = self.inner.cache.compare_and_swap(&Some(c.clone()), None);
+                let dropped = prev.as_ref().is_some_and(|p| Arc::ptr_eq(p, &c));
+                if dropped {
+                    tracing::info!("cached IAM token invalidated");
+                }
+                dropped
+            }
+            _ => false,
+        }
+    }
+
+    /// Gets a token now, so the first real caller does not wait; gives up after `deadline`.
+    pub async fn prefetch(&self, deadline: Duration) -> Result<(), Error> {
+        match tokio::time::timeout(deadline, self.get_token()).await {
+            Ok(r) => r.map(|_| ()),
+            Err(_) => Err(Error::Transport {
+                kind: TransportKind::Timeout,
+                url: self.inner.endpoint.token_url(),
+                message: format!("no token within the prefetch deadline of {deadline:?}"),
+            }),
+        }
+    }
+
+    /// A snapshot for readiness probes and dashboards.
+    pub fn status(&self) -> TokenStatus {
+        let now = self.inner.clock.now();
+        let cached = self.inner.cache.load_full();
+        let ctl = self.inner.control();
+        TokenStatus {
+            valid_for: cached
+                .as_ref()
+                .filter(|c| now < c.expires_at)
+                .map(|c| c.expires_at - now),
+            refresh_due: cached.as_ref().is_some_and(|c| now >= c.refresh_at),
+            refreshing: ctl.inflight.is_some(),
+            last_error: ctl.last_error.clone(),
+            consecutive_failures: ctl.consecutive_failures,
+            next_attempt_in: ctl
+                .next_attempt_at
+                .map(|t| t.saturating_duration_since(now)),
+            requests: ctl.requests,
+            clock_skew_seconds: ctl.skew_seconds,
+        }
+    }
+}
