@@ -1,0 +1,180 @@
+//! IAM misbehaving while a token is due, or while none is left.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ibm_iam::clock::{Clock, ManualClock};
+use ibm_iam::{Error, HttpConfig, TokenManager};
+use serde_json::json;
+
+use crate::common::*;
+
+/// Drives the manager through its refresh window with IAM failing on every request.
+async fn failing_through_the_window(rule: serde_json::Value) -> (u64, u64) {
+    let emu = emulator().await;
+    let clock = ManualClock::new();
+    let tm = TokenManager::builder()
+        .api_key(BOOKS_KEY)
+        .endpoint_url(emu.url())
+        .clock(Arc::new(clock.clone()) as Arc<dyn Clock>)
+        .http(HttpConfig::default().request_timeout(Duration::from_millis(400)))
+        .lifecycle(ibm_iam::token::Lifecycle {
+            jitter_fraction: 0.0,
+            ..Default::default()
+        })
+        .build()
+        .expect("manager");
+    let first = tm.get_token().await.expect("token");
+    fault(&emu, rule).await;
+    let before = requests(&emu);
+    advance(&clock, Duration::from_secs(2880)).await;
+    // Every 5 s until the hard expiry, 20 callers ask: all get the valid token.
+    let mut served = 0;
+    while tm
+        .status()
+        .valid_for
+        .is_some_and(|v| v > Duration::from_secs(5))
+    {
+        for _ in 0..20 {
+            let t = tm
+                .get_token()
+                .await
+                .expect("a valid token is never an error");
+            assert!(t.same_as(&first));
+            served += 1;
+        }
+        settle(&tm).await;
+        advance(&clock, Duration::from_secs(5)).await;
+    }
+    let attempts = requests(&emu) - before;
+    let status = tm.status();
+    assert!(status.last_error.is_some());
+    assert!(status.consecutive_failures as u64 >= attempts.saturating_sub(1));
+    // Recovery on the first good answer.
+    clear_faults(&emu).await;
+    let wait = tm
+        .status()
+        .next_attempt_in
+        .unwrap_or_default()
+        .max(Duration::from_secs(5));
+    advance(&clock, wait).await;
+    let fresh = tm.get_token().await.expect("recovered");
+    assert!(!fresh.same_as(&first));
+    assert_eq!(tm.status().consecutive_failures, 0);
+    (attempts, served)
+}
+
+#[tokio::test]
+async fn service_unavailable_while_due() {
+    let (attempts, served) =
+        failing_through_the_window(json!({"path": "/identity/token", "status": 503})).await;
+    assert!(served > 1000);
+    // 710 s of window; attempts back off and spread: far fewer than callers.
+    assert!((3..=40).contains(&attempts), "{attempts} attempts");
+}
+
+#[tokio::test]
+async fn rate_limited_with_retry_after_while_due() {
+    let (attempts, _) = failing_through_the_window(
+        json!({"path": "/identity/token", "status": 429, "retry_after": 120}),
+    )
+    .await;
+    // Retry-After 120 s honoured across a 710 s window: at most 6 attempts.
+    assert!((2..=7).contains(&attempts), "{attempts} attempts");
+}
+
+#[tokio::test]
+async fn dropped_connections_while_due() {
+    let (attempts, _) =
+        failing_through_the_window(json!({"path": "/identity/token", "action": "drop"})).await;
+    assert!((3..=40).contains(&attempts), "{attempts} attempts");
+}
+
+#[tokio::test]
+async fn timeouts_while_due() {
+    let (attempts, _) =
+        failing_through_the_window(json!({"path": "/identity/token", "latency_ms": 2000})).await;
+    assert!((3..=40).contains(&attempts), "{attempts} attempts");
+}
+
+#[tokio::test]
+async fn a_permanent_error_while_due_is_not_raised_either() {
+    let emu = emulator().await;
+    let clock = ManualClock::new();
+    let tm = manager(&emu, BOOKS_KEY, &clock);
+    let first = tm.get_token().await.expect("token");
+    fault(&emu, json!({"path": "/identity/token", "status": 400})).await;
+    advance(&clock, Duration::from_secs(3000)).await;
+    assert!(tm.get_token().await.expect("still valid").same_as(&first));
+    settle(&tm).await;
+    assert!(tm.get_token().await.expect("still valid").same_as(&first));
+    settle(&tm).await;
+    let status = tm.status();
+    assert_eq!(
+        status.last_error.as_ref().and_then(Error::status),
+        Some(400)
+    );
+    // Once the token is gone, the error reaches callers.
+    advance(&clock, Duration::from_secs(600)).await;
+    let err = tm.get_token().await.expect_err("expired and failing");
+    assert_eq!(err.status(), Some(400));
+}
+
+#[tokio::test]
+async fn transient_failures_on_an_empty_cache_are_retried_within_one_flight() {
+    let emu = emulator().await;
+    let clock = ManualClock::new();
+    clock.set_auto_advance(true);
+    let tm = manager(&emu, BOOKS_KEY, &clock);
+    fault(
+        &emu,
+        json!({"path": "/identity/token", "status": 503, "count": 2}),
+    )
+    .await;
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let tm = tm.clone();
+            tokio::spawn(async move { tm.get_token().await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task").expect("third attempt succeeds");
+    }
+    assert_eq!(
+        requests(&emu),
+        3,
+        "two failures and a success, shared by all callers"
+    );
+}
+
+#[tokio::test]
+async fn errors_reach_every_waiter_and_bad_answers_are_not_cached() {
+    let emu = emulator().await;
+    let clock = ManualClock::new();
+    clock.set_auto_advance(true);
+    let tm = manager(&emu, BOOKS_KEY, &clock);
+    for action in ["malformed", "wrong_content_type", "empty", "truncated"] {
+        fault(&emu, json!({"path": "/identity/token", "action": action})).await;
+        let before = requests(&emu);
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let tm = tm.clone();
+                tokio::spawn(async move { tm.get_token().await })
+            })
+            .collect();
+        for t in tasks {
+            let err = t.await.expect("task").expect_err(action);
+            assert!(err.is_transient(), "{action}: {err}");
+        }
+        assert_eq!(
+            requests(&emu) - before,
+            3,
+            "{action}: one flight, three attempts"
+        );
+        assert!(!tm.status().is_ready(), "{action}: nothing cached");
+        clear_faults(&emu).await;
+        let wait = tm.status().next_attempt_in.unwrap_or_default();
+        advance(&clock, wait).await;
+    }
+    tm.get_token().await.expect("a good answer again");
+}

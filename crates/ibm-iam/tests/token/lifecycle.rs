@@ -1,0 +1,170 @@
+//! Fresh, refresh due, expired: one request to IAM however many callers ask.
+
+use std::future::Future as _;
+use std::time::Duration;
+
+use ibm_iam::Error;
+use ibm_iam::clock::ManualClock;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn thousand_callers_on_an_empty_cache_make_one_request() {
+    let emu = emulator().await;
+    let clock = ManualClock::new();
+    let tm = manager(&emu, BOOKS_KEY, &clock);
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let tm = tm.clone();
+            tokio::spawn(async move { tm.get_token().await })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for t in tasks {
+        tokens.push(t.await.expect("task").expect("token"));
+    }
+    assert_eq!(requests(&emu), 1, "exactly one token request");
+    assert!(
+        tokens.iter().all(|t| t.same_as(&tokens[0])),
+        "everyone got the same token"
+    );
+}
+
+#[tokio::test]
+async fn refresh_ahead_serves_the_cached_token_while_one_refresh_runs() {
+    let emu = emulator().await;
+    let clock = ManualClock::new();
+    let tm = manager(&emu, BOOKS_KEY, &clock);
+    let first = tm.get_token().await.expect("token");
+
+    // Just before 80% of the life: still fresh, no request.
+    advance(&clock, Duration::from_secs(2879)).await;
+    settle(&tm).await;
+    assert!(tm.get_token().await.expect("fresh").same_as(&first));
+    assert_eq!(requests(&emu), 1);
+
+    // At 80%: callers get the cached token at once; exactly one refresh runs.
+    advance(&clock, Duration::from_secs(1)).await;
+    settle(&tm).await;
+    for _ in 0..50 {
+        assert!(
+            tm.get_token().await.expect("due").same_as(&first),
+            "served immediately"
+        );
+    }
+    settle(&tm).await;
+    assert_eq!(requests(&emu), 2, "one background refresh");
+    let second = tm.get_token().await.expect("refreshed");
+    assert!(!second.same_as(&first), "the refreshed token is served");
+    assert!(!tm.status().refresh_due);
+}
+
+#[tokio::test]
+async fn the_exchange_survives_the_caller_that_started_it() {
+    let emu = emulator().await;
+    let clock = ManualClock::new();
+    let tm = manager(&emu, BOOKS_KEY, &clock);
+    let first = tm.get_token().await.expect("token");
+    advance(&clock, Duration::from_secs(3600)).await;
+    // A caller starts the exchange (the token has expired) and is dropped after one poll.
+    {
+        let mut call = std::pin::pin!(tm.get_token());
+        let polled =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(call.as_mut().poll(cx))).await;
+        assert!(polled.is_pending(), "the caller waits for IAM");
+    }
+    settle(&tm).await;
+    assert_eq!(requests(&emu), 2, "the exchange ran to the end");
+    assert!(tm.status().is_ready(), "and its token was cached");
+    let second = tm.get_token().await.expect("cached");
+    assert!(!second.same_as(&first));
+    assert_eq!(requests(&emu), 2);
+}
+
+#[tokio::test]
+async fn expired_tokens_are_never_served_and_callers_share_one_request() {
+    let emu = emulator().await;
+    let clock = ManualClock::new();
+    let tm = manager(&emu, BOOKS_KEY, &clock);
+    let first = tm.get_token().await.expect("token");
+    // 10 s before expiry the token counts as expired.
+    advance(&clock, Duration::from_secs(3590)).await;
+    settle(&tm).await;
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let tm = tm.clone();
+            tokio::spawn(async move { tm.get_token().await })
+        })
+        .collect();
+    for t in tasks {
+        let token = t.await.expect("task").expect("token");
+        assert!(!token.same_as(&first));
+    }
+    assert_eq!(requests(&emu), 2);
+}
+
+#[tokio::test]
+async fn invalidate_drops_only_the_rejected_token() {
+    let emu = emulator().await;
+    let clock = ManualClock::new();
+    let tm = manager(&emu, BOOKS_KEY, &clock);
+    let first = tm.get_token().await.expect("token");
+    assert!(tm.invalidate(&first));
+    let second = tm.get_token().await.expect("new token");
+    assert!(!second.same_as(&first));
+    assert_eq!(requests(&emu), 2);
+    // A late 401 for the old token does not drop the new one.
+    assert!(!tm.invalidate(&first));
+    assert!(tm.get_token().await.expect("still cached").same_as(&second));
+    assert_eq!(requests(&emu), 2);
+}
+
+#[tokio::test]
+async fn get_token_valid_for_long_operations() {
+    let emu = emulator().await;
+    let clock = ManualClock::new();
+    let tm = manager(&emu, BOOKS_KEY, &clock);
+    let first = tm.get_token().await.expect("token");
+    advance(&clock, Duration::from_secs(2000)).await;
+    // 1590 s left: enough for 20 minutes, not for 30.
+    assert!(
+        tm.get_token_valid_for(Duration::from_secs(1200))
+            .await
+            .expect("ok")
+            .same_as(&first)
+    );
+    let longer = tm
+        .get_token_valid_for(Duration::from_secs(1800))
+        .await
+        .expect("new");
+    assert!(!longer.same_as(&first));
+    let err = tm
+        .get_token_valid_for(Duration::from_secs(7200))
+        .await
+        .expect_err("too long");
+    assert!(matches!(err, Error::InsufficientValidity { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn prefetch_warms_the_cache() {
+    let emu = emulator().await;
+    let clock = ManualClock::new();
+    let tm = manager(&emu, BOOKS_KEY, &clock);
+    assert!(!tm.status().is_ready());
+    tm.prefetch(Duration::from_secs(10))
+        .await
+        .expect("prefetch");
+    assert!(tm.status().is_ready());
+    assert_eq!(requests(&emu), 1);
+
+    let unreachable = ibm_iam::TokenManager::builder()
+        .api_key("k")
+        .endpoint_url("http://127.0.0.1:9")
+        .build()
+        .expect("manager");
+    let err = unreachable
+        .prefetch(Duration::from_secs(20))
+        .await
+        .expect_err("refused");
+    assert!(err.is_transient(), "{err}");
+}

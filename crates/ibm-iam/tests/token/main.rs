@@ -1,0 +1,8 @@
+//! TokenManager against a real emulator on loopback, with a controlled clock.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod common;
+mod faults;
+mod lifecycle;
+mod sources;
