@@ -25,9 +25,11 @@ pub mod error;
 pub mod http;
 pub mod secret;
 pub mod token;
+pub mod verify;
 
 pub use endpoint::Endpoint;
 pub use error::{Error, IamError, Result};
 pub use http::HttpConfig;
 pub use secret::{AccessToken, SecretString};
 pub use token::{TokenManager, TokenManagerBuilder};
+pub use verify::{Claims, TokenValidator, VerifyError, validate_token};
