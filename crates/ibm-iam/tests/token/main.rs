@@ -5,4 +5,5 @@
 mod common;
 mod faults;
 mod lifecycle;
+mod secrets;
 mod sources;
