@@ -34,7 +34,9 @@ fn rounds() -> usize {
 }
 
 fn cores(threads: usize) -> f64 {
-    std::thread::available_parallelism().map_or(1, |n| n.get()).min(threads) as f64
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(threads) as f64
 }
 
 /// Runs `f` `calls` times on each of `threads` threads; CPU ns per call.
@@ -57,7 +59,9 @@ fn ours(tm: &TokenManager, threads: usize, calls: usize) -> f64 {
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
-                let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .expect("rt");
                 rt.block_on(async {
                     for _ in 0..calls {
                         std::hint::black_box(tm.get_token().await.expect("token"));
@@ -100,15 +104,24 @@ fn main() {
     let (url_tx, url_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
         rt.block_on(async move {
-            let emu = ibm_iam_emulator::Emulator::builder().apikey(APIKEY).start().await.expect("start");
+            let emu = ibm_iam_emulator::Emulator::builder()
+                .apikey(APIKEY)
+                .start()
+                .await
+                .expect("start");
             url_tx.send(emu.url().to_owned()).expect("url");
             let _ = stop_rx.await;
             emu.shutdown().await;
         });
     });
-    let url = url_rx.recv_timeout(Duration::from_secs(30)).expect("emulator url");
+    let url = url_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("emulator url");
 
     // Our manager lives on a background runtime (its refresh timer runs there).
     let background = tokio::runtime::Builder::new_multi_thread()
@@ -116,8 +129,14 @@ fn main() {
         .enable_all()
         .build()
         .expect("rt");
-    let tm = TokenManager::builder().api_key(APIKEY).endpoint_url(&url).build().expect("manager");
-    background.block_on(tm.prefetch(Duration::from_secs(10))).expect("first token");
+    let tm = TokenManager::builder()
+        .api_key(APIKEY)
+        .endpoint_url(&url)
+        .build()
+        .expect("manager");
+    background
+        .block_on(tm.prefetch(Duration::from_secs(10)))
+        .expect("first token");
 
     // Leaked once on purpose: the pointer's target must outlive every reader.
     let cached: &'static mut String = Box::leak(Box::new("x".repeat(1000)));
@@ -141,20 +160,36 @@ fn main() {
     for _ in 0..rounds {
         for threads in [1usize, 8] {
             let calls = if threads == 1 { 20_000_000 } else { 4_000_000 };
-            push(format!("limit: atomic pointer read, {threads} thread(s)"), Some(limit(&ptr, threads, calls)));
-            push(format!("ibm-iam get_token, {threads} thread(s)"), Some(ours(&tm, threads, calls)));
+            push(
+                format!("limit: atomic pointer read, {threads} thread(s)"),
+                Some(limit(&ptr, threads, calls)),
+            );
+            push(
+                format!("ibm-iam get_token, {threads} thread(s)"),
+                Some(ours(&tm, threads, calls)),
+            );
             if seed_rs.exists() {
                 let n = if threads == 1 { 2_000_000 } else { 500_000 };
                 push(
                     format!("ibmcloud-iam 0.2.0 token(), {threads} thread(s)"),
-                    external(Command::new(&seed_rs).args([url.as_str(), APIKEY, &threads.to_string(), &n.to_string()])),
+                    external(Command::new(&seed_rs).args([
+                        url.as_str(),
+                        APIKEY,
+                        &threads.to_string(),
+                        &n.to_string(),
+                    ])),
                 );
             }
             if python.exists() {
                 let n = if threads == 1 { 200_000 } else { 25_000 };
                 push(
                     format!("ibmcloud_iam 0.1.7 get_token(), {threads} thread(s)"),
-                    external(Command::new(&python).arg(&seed_py).args([url.as_str(), APIKEY, &threads.to_string(), &n.to_string()])),
+                    external(Command::new(&python).arg(&seed_py).args([
+                        url.as_str(),
+                        APIKEY,
+                        &threads.to_string(),
+                        &n.to_string(),
+                    ])),
                 );
             }
         }
@@ -163,12 +198,10 @@ fn main() {
     let _ = server.join();
 
     let median = |name: &str| {
-        rows.iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| {
-                let mut v = v.clone();
-                stats(&mut v).1
-            })
+        rows.iter().find(|(n, _)| n == name).map(|(_, v)| {
+            let mut v = v.clone();
+            stats(&mut v).1
+        })
     };
     println!("cached get_token, {rounds} rounds: CPU ns per call (min / median / max)");
     println!("| what | min | median | max | vs ibm-iam |");
@@ -178,6 +211,9 @@ fn main() {
         let (lo, med, hi) = stats(&mut v);
         let threads = if name.contains("8 thread") { 8 } else { 1 };
         let ours = median(&format!("ibm-iam get_token, {threads} thread(s)")).unwrap_or(f64::NAN);
-        println!("| {name} | {lo:.1} | {med:.1} | {hi:.1} | {:.2}x |", med / ours);
+        println!(
+            "| {name} | {lo:.1} | {med:.1} | {hi:.1} | {:.2}x |",
+            med / ours
+        );
     }
 }
