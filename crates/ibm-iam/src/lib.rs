@@ -25,6 +25,7 @@ pub mod error;
 pub mod http;
 pub mod secret;
 pub mod token;
+pub mod authz;
 pub mod verify;
 
 pub use endpoint::Endpoint;

@@ -1,0 +1,699 @@
+//! The decision cache: IBM's semantics, then better.
+//!
+//! * **Permits** are stored under the exact request and under the *generalised* keys that
+//!   the obligation and `cacheKeyPattern` allow: for every action in `obligation.actions`,
+//!   at the obligation's subject and resource scope. One account-wide permit for
+//!   `[read, write]` then answers later checks of `write` on any instance of that account.
+//!   Lifetime `maxCacheAgeSeconds` (600 s when absent).
+//! * **Denies** are stored only under the exact request, for 120 s; context-based denies
+//!   (`Network`, `Context`) likewise, keyed with the environment.
+//! * Keys are canonical and length-prefixed (values containing `,;:` cannot collide) and
+//!   hold attribute values only: a token-body subject is reduced to its `id` and `scope`,
+//!   so no token or secret is ever part of a key. Requests with environment attributes get
+//!   generalised keys that include them.
+//! * A change of `cacheKeyPattern` retires every generalised key (they carry the pattern's
+//!   version). Invalidation by subject, by account or of everything bumps a generation, so
+//!   an answer that was requested before an invalidation cannot repopulate the cache.
+//! * Memory is bounded: at most `max_entries`, oldest evicted first.
+
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use super::types::{AuthzRequest, Decision, DecisionSource, Obligation};
+use crate::clock::Clock;
+
+const SHARDS: usize = 16;
+
+/// How decisions are cached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Cache permits.
+    pub permits: bool,
+    /// Cache denies.
+    pub denies: bool,
+    /// Permit lifetime when IAM gives no `maxCacheAgeSeconds`.
+    pub permit_ttl_fallback: Duration,
+    /// An upper bound on permit lifetimes, whatever IAM says.
+    pub permit_ttl_cap: Option<Duration>,
+    /// Deny lifetime.
+    pub deny_ttl: Duration,
+    /// Lifetime of context-based denies (`reason` `Network` or `Context`).
+    pub context_deny_ttl: Duration,
+    /// At most this many entries.
+    pub max_entries: usize,
+    /// When IAM cannot be reached, serve expired entries up to this long past their expiry,
+    /// flagged [`DecisionSource::StaleCache`]. Off (`None`) by default: fail closed.
+    pub serve_stale_for: Option<Duration>,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            permits: true,
+            denies: true,
+            permit_ttl_fallback: Duration::from_secs(600),
+            permit_ttl_cap: None,
+            deny_ttl: Duration::from_secs(120),
+            context_deny_ttl: Duration::from_secs(120),
+            max_entries: 100_000,
+            serve_stale_for: None,
+        }
+    }
+}
+
+/// IAM's `cacheKeyPattern`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyPattern {
+    /// Subject attribute sets, least specific first.
+    pub subject: Vec<Vec<String>>,
+    /// Resource attribute sets, least specific first.
+    pub resource: Vec<Vec<String>>,
+}
+
+/// A canonical cache key (attribute values only, length-prefixed).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Key(Arc<[u8]>);
+
+struct Entry {
+    permitted: bool,
+    reason: Option<Arc<str>>,
+    obligation: Option<Arc<Obligation>>,
+    expires: Instant,
+    subject_id: Arc<str>,
+    account: Option<Arc<str>>,
+    seq: u64,
+}
+
+#[derive(Default)]
+struct Shard {
+    map: HashMap<Key, Entry>,
+    order: VecDeque<(Key, u64)>,
+    seq: u64,
+}
+
+/// Counters, for dashboards.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Answers from the cache.
+    pub hits: u64,
+    /// Lookups that found nothing usable.
+    pub misses: u64,
+    /// Expired answers served because IAM could not be reached.
+    pub stale: u64,
+    /// Entries evicted to stay within `max_entries`.
+    pub evictions: u64,
+    /// Entries now held.
+    pub entries: u64,
+}
+
+pub(crate) struct DecisionCache {
+    shards: Vec<Mutex<Shard>>,
+    hasher: RandomState,
+    pattern: RwLock<(u64, Option<Arc<KeyPattern>>)>,
+    generation: AtomicU64,
+    config: CacheConfig,
+    clock: Arc<dyn Clock>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    stale: AtomicU64,
+    evictions: AtomicU64,
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_map<'a>(
+    out: &mut Vec<u8>,
+    entries: impl ExactSizeIterator<Item = (&'a String, &'a String)>,
+) {
+    out.extend_from_slice(
+        &u32::try_from(entries.len())
+            .unwrap_or(u32::MAX)
+            .to_le_bytes(),
+    );
+    for (k, v) in entries {
+        put_str(out, k);
+        put_str(out, v);
+    }
+}
+
+pub(crate) fn exact_key(req: &AuthzRequest) -> Key {
+    let mut out = Vec::with_capacity(192);
+    out.push(b'E');
+    put_map(&mut out, req.subject.cache_attributes().iter());
+    put_str(&mut out, &req.action);
+    put_map(&mut out, req.resource.attributes().iter());
+    put_map(&mut out, req.environment.attributes().iter());
+    Key(out.into())
+}
+
+fn general_key(
+    version: u64,
+    subject: &BTreeMap<String, String>,
+    resource: &BTreeMap<String, String>,
+    action: &str,
+    env: &BTreeMap<String, String>,
+) -> Key {
+    let mut out = Vec::with_capacity(192);
+    out.push(b'G');
+    out.extend_from_slice(&version.to_le_bytes());
+    put_map(&mut out, subject.iter());
+    put_map(&mut out, resource.iter());
+    put_str(&mut out, action);
+    put_map(&mut out, env.iter());
+    Key(out.into())
+}
+
+/// The request's attributes restricted to `names`; `None` if one is missing.
+fn project(attrs: &BTreeMap<String, String>, names: &[String]) -> Option<BTreeMap<String, String>> {
+    names
+        .iter()
+        .map(|n| attrs.get(n).map(|v| (n.clone(), v.clone())))
+        .collect()
+}
+
+impl DecisionCache {
+    pub fn new(config: CacheConfig, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            hasher: RandomState::new(),
+            pattern: RwLock::new((0, None)),
+            generation: AtomicU64::new(0),
+            config,
+            clock,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            stale: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+        }
+    }
+
+    fn shard(&self, key: &Key) -> std::sync::MutexGuard<'_, Shard> {
+        let i = (self.hasher.hash_one(key) as usize) % SHARDS;
+        self.shards[i]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The current generation, to hand back to [`Self::store`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn read(&self, key: &Key, now: Instant, stale: bool) -> Option<Decision> {
+        let mut shard = self.shard(key);
+        let e = shard.map.get(key)?;
+        if now < e.expires {
+            return Some(decision(e, DecisionSource::Cache));
+        }
+        let keep = self
+            .config
+            .serve_stale_for
+            .is_some_and(|s| now < e.expires + s);
+        if !keep {
+            shard.map.remove(key);
+            return None;
+        }
+        stale.then(|| decision(e, DecisionSource::StaleCache))
+    }
+
+    /// A fresh cached answer for `req`.
+    pub fn lookup(&self, req: &AuthzRequest) -> Option<Decision> {
+        let found = self.lookup_inner(req, false);
+        match &found {
+            Some(_) => self.hits.fetch_add(1, Ordering::Relaxed),
+            None => self.misses.fetch_add(1, Ordering::Relaxed),
+        };
+        found
+    }
+
+    /// An expired answer within the stale window (only when opted in), for when IAM fails.
+    pub fn lookup_stale(&self, req: &AuthzRequest) -> Option<Decision> {
+        self.config.serve_stale_for?;
+        let found = self
+            .lookup_inner(req, true)
+            .filter(|d| d.source == DecisionSource::StaleCache);
+        if found.is_some() {
+            self.stale.fetch_add(1, Ordering::Relaxed);
+        }
+        found
+    }
+
+    fn lookup_inner(&self, req: &AuthzRequest, stale: bool) -> Option<Decision> {
+        let now = self.clock.now();
+        let exact = exact_key(req);
+        if let Some(d) = self.read(&exact, now, stale) {
+            return Some(d);
+        }
+        if !self.config.permits {
+            return None;
+        }
+        let (version, pattern) = {
+            let g = self.pattern.read().unwrap_or_else(PoisonError::into_inner);
+            (g.0, g.1.clone()?)
+        };
+        let subject = req.subject.cache_attributes();
+        let resource = req.resource.attributes();
+        for sp in pattern.subject.iter().rev() {
+            let Some(s) = project(subject, sp) else {
+                continue;
+            };
+            for rp in pattern.resource.iter().rev() {
+                let Some(r) = project(resource, rp) else {
+                    continue;
+                };
+                let key = general_key(version, &s, &r, &req.action, req.environment.attributes());
+                if let Some(d) = self.read(&key, now, stale).filter(|d| d.permitted) {
+                    return Some(d);
+                }
+            }
+        }
+        None
+    }
+
+    /// Stores IAM's answer, unless an invalidation happened since `generation` was read.
+    pub fn store(
+        &self,
+        req: &AuthzRequest,
+        d: &Decision,
+        pattern: Option<&KeyPattern>,
+        generation: u64,
+    ) {
+        if self.generation() != generation {
+            return;
+        }
+        let version = self.update_pattern(pattern);
+        let now = self.clock.now();
+        let subject_id: Arc<str> = req.subject.id().into();
+        let account: Option<Arc<str>> = req.resource.account_id().map(Into::into);
+        let entry = |expires: Instant| Entry {
+            permitted: d.permitted,
+            reason: d.reason.as_deref().map(Into::into),
+            obligation: d.obligation.clone().map(Arc::new),
+            expires,
+            subject_id: subject_id.clone(),
+            account: account.clone(),
+            seq: 0,
+        };
+        if d.permitted {
+            if !self.config.permits {
+                return;
+            }
+            let mut ttl = d
+                .obligation
+                .as_ref()
+                .and_then(|o| o.max_cache_age_seconds)
+                .map_or(self.config.permit_ttl_fallback, Duration::from_secs);
+            if let Some(cap) = self.config.permit_ttl_cap {
+                ttl = ttl.min(cap);
+            }
+            let Some(expires) = now.checked_add(ttl) else {
+                return;
+            };
+            self.insert(exact_key(req), entry(expires));
+            let (Some(o), Some(_)) = (&d.obligation, pattern) else {
+                return;
+            };
+            let subject = o.subject.as_ref().unwrap_or(req.subject.cache_attributes());
+            let resource = o.resource.as_ref().unwrap_or(req.resource.attributes());
+            let mut actions: Vec<&str> = o.actions.iter().map(String::as_str).collect();
+            if !actions.contains(&req.action.as_str()) {
+                actions.push(&req.action);
+            }
+            for a in actions {
+                let key = general_key(version, subject, resource, a, req.environment.attributes());
+                self.insert(key, entry(expires));
+            }
+        } else if self.config.denies {
+            let ttl = if d.is_context_deny() {
+                self.config.context_deny_ttl
+            } else {
+                self.config.deny_ttl
+            };
+            if let Some(expires) = now.checked_add(ttl) {
+                self.insert(exact_key(req), entry(expires));
+            }
+        }
+    }
+
+    fn update_pattern(&self, pattern: Option<&KeyPattern>) -> u64 {
+        let Some(p) = pattern else {
+            return self
+                .pattern
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        };
+        {
+            let g = self.pattern.read().unwrap_or_else(PoisonError::into_inner);
+            if g.1.as_deref() == Some(p) {
+                return g.0;
+            }
+        }
+        let mut g = self.pattern.write().unwrap_or_else(PoisonError::into_inner);
+        if g.1.as_deref() != Some(p) {
+            if g.1.is_some() {
+                tracing::info!(
+                    "IAM's cacheKeyPattern changed; generalised cached permits are retired"
+                );
+            }
+            g.0 += 1;
+            g.1 = Some(Arc::new(p.clone()));
+        }
+        g.0
+    }
+
+    fn insert(&self, key: Key, mut entry: Entry) {
+        let cap = (self.config.max_entries / SHARDS).max(1);
+        let mut shard = self.shard(&key);
+        shard.seq += 1;
+        entry.seq = shard.seq;
+        let seq = shard.seq;
+        shard.order.push_back((key.clone(), seq));
+        shard.map.insert(key, entry);
+        while shard.map.len() > cap {
+            let Some((old, s)) = shard.order.pop_front() else {
+                break;
+            };
+            if shard.map.get(&old).is_some_and(|e| e.seq == s) {
+                shard.map.remove(&old);
+                self.evictions.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        // Keep the order queue from growing without bound under re-inserts.
+        if shard.order.len() > 2 * cap + 16 {
+            let Shard { map, order, .. } = &mut *shard;
+            order.retain(|(k, s)| map.get(k).is_some_and(|e| e.seq == *s));
+        }
+    }
+
+    fn remove_where(&self, pred: impl Fn(&Entry) -> bool) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        for s in &self.shards {
+            let mut shard = s.lock().unwrap_or_else(PoisonError::into_inner);
+            shard.map.retain(|_, e| !pred(e));
+        }
+    }
+
+    /// Drops every answer about this subject.
+    pub fn invalidate_subject(&self, iam_id: &str) {
+        self.remove_where(|e| &*e.subject_id == iam_id);
+    }
+
+    /// Drops every answer about resources of this account.
+    pub fn invalidate_account(&self, account_id: &str) {
+        self.remove_where(|e| e.account.as_deref() == Some(account_id));
+    }
+
+    /// Drops everything.
+    pub fn clear(&self) {
+        self.remove_where(|_| true);
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        let entries = self
+            .shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).map.len() as u64)
+            .sum();
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            stale: self.stale.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            entries,
+        }
+    }
+}
+
+fn decision(e: &Entry, source: DecisionSource) -> Decision {
+    Decision {
+        permitted: e.permitted,
+        reason: e.reason.as_deref().map(str::to_owned),
+        obligation: e.obligation.as_deref().cloned(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authz::types::{Environment, Resource, Subject};
+    use crate::clock::ManualClock;
+
+    fn pattern() -> KeyPattern {
+        let v = |xs: &[&[&str]]| {
+            xs.iter()
+                .map(|x| x.iter().map(|s| (*s).to_owned()).collect())
+                .collect()
+        };
+        KeyPattern {
+            subject: v(&[&["id"], &["id", "scope"]]),
+            resource: v(&[
+                &[],
+                &["serviceName"],
+                &["serviceName", "accountId"],
+                &["serviceName", "accountId", "serviceInstance"],
+            ]),
+        }
+    }
+
+    fn req(action: &str, instance: &str) -> AuthzRequest {
+        AuthzRequest::new(
+            Subject::attributes("IBMid-1", "ibm openid"),
+            action,
+            Resource::builder()
+                .service_name("books")
+                .account_id("acct")
+                .service_instance(instance)
+                .build(),
+        )
+    }
+
+    fn permit(actions: &[&str], max_age: Option<u64>) -> Decision {
+        let mut resource = BTreeMap::new();
+        resource.insert("serviceName".to_owned(), "books".to_owned());
+        resource.insert("accountId".to_owned(), "acct".to_owned());
+        let mut subject = BTreeMap::new();
+        subject.insert("id".to_owned(), "IBMid-1".to_owned());
+        subject.insert("scope".to_owned(), "ibm openid".to_owned());
+        Decision {
+            permitted: true,
+            reason: None,
+            obligation: Some(Obligation {
+                actions: actions.iter().map(|s| (*s).to_owned()).collect(),
+                max_cache_age_seconds: max_age,
+                subject: Some(subject),
+                resource: Some(resource),
+            }),
+            source: DecisionSource::Pdp,
+        }
+    }
+
+    fn deny(reason: Option<&str>) -> Decision {
+        Decision {
+            permitted: false,
+            reason: reason.map(str::to_owned),
+            obligation: None,
+            source: DecisionSource::Pdp,
+        }
+    }
+
+    fn cache(config: CacheConfig) -> (DecisionCache, ManualClock) {
+        let clock = ManualClock::new();
+        (DecisionCache::new(config, Arc::new(clock.clone())), clock)
+    }
+
+    #[test]
+    fn an_account_scope_permit_answers_other_actions_and_instances() {
+        let (c, clock) = cache(CacheConfig::default());
+        c.store(
+            &req("books.book.read", "i1"),
+            &permit(&["books.book.read", "books.book.write"], Some(300)),
+            Some(&pattern()),
+            c.generation(),
+        );
+        let hit = c
+            .lookup(&req("books.book.write", "i2"))
+            .expect("generalised hit");
+        assert!(hit.permitted && hit.from_cache());
+        assert!(
+            c.lookup(&req("books.book.delete", "i2")).is_none(),
+            "not in obligation.actions"
+        );
+        clock.advance(Duration::from_secs(300));
+        assert!(
+            c.lookup(&req("books.book.write", "i2")).is_none(),
+            "maxCacheAgeSeconds honoured"
+        );
+    }
+
+    #[test]
+    fn denies_are_exact_and_short_lived() {
+        let (c, clock) = cache(CacheConfig::default());
+        c.store(
+            &req("books.book.read", "i1"),
+            &deny(None),
+            Some(&pattern()),
+            c.generation(),
+        );
+        assert!(
+            !c.lookup(&req("books.book.read", "i1"))
+                .expect("exact")
+                .permitted
+        );
+        assert!(
+            c.lookup(&req("books.book.read", "i2")).is_none(),
+            "instance 2 unaffected"
+        );
+        clock.advance(Duration::from_secs(120));
+        assert!(c.lookup(&req("books.book.read", "i1")).is_none());
+        // Context denies are keyed with the environment.
+        let env_req = req("books.book.read", "i1")
+            .environment(Environment::none().with("networkZone", "outside"));
+        c.store(&env_req, &deny(Some("Network")), None, c.generation());
+        assert!(c.lookup(&env_req).expect("cached").is_context_deny());
+        assert!(
+            c.lookup(&req("books.book.read", "i1")).is_none(),
+            "another environment is unaffected"
+        );
+    }
+
+    #[test]
+    fn keys_cannot_collide_through_separators() {
+        let (c, _) = cache(CacheConfig::default());
+        let a = AuthzRequest::new(
+            Subject::attributes("a,b", "c"),
+            "x",
+            Resource::builder().attribute("k", "v;w").build(),
+        );
+        let b = AuthzRequest::new(
+            Subject::attributes("a", "b,c"),
+            "x",
+            Resource::builder().attribute("k:v", "w").build(),
+        );
+        c.store(&a, &deny(None), None, c.generation());
+        assert!(c.lookup(&b).is_none());
+        assert!(exact_key(&a) != exact_key(&b));
+    }
+
+    #[test]
+    fn invalidation_and_the_generation_guard() {
+        let (c, _) = cache(CacheConfig::default());
+        let before = c.generation();
+        c.store(
+            &req("books.book.read", "i1"),
+            &permit(&["books.book.read"], None),
+            Some(&pattern()),
+            before,
+        );
+        c.invalidate_subject("IBMid-1");
+        assert!(c.lookup(&req("books.book.read", "i1")).is_none());
+        // An answer requested before the invalidation is not stored.
+        c.store(
+            &req("books.book.read", "i1"),
+            &permit(&["books.book.read"], None),
+            Some(&pattern()),
+            before,
+        );
+        assert!(c.lookup(&req("books.book.read", "i1")).is_none());
+        let now = c.generation();
+        c.store(
+            &req("books.book.read", "i1"),
+            &permit(&["books.book.read"], None),
+            Some(&pattern()),
+            now,
+        );
+        c.invalidate_account("other");
+        assert!(
+            c.lookup(&req("books.book.read", "i1")).is_some(),
+            "another account's invalidation leaves it"
+        );
+        c.invalidate_account("acct");
+        assert!(c.lookup(&req("books.book.read", "i1")).is_none());
+    }
+
+    #[test]
+    fn a_new_pattern_retires_generalised_keys() {
+        let (c, _) = cache(CacheConfig::default());
+        c.store(
+            &req("books.book.read", "i1"),
+            &permit(&["books.book.read", "books.book.write"], None),
+            Some(&pattern()),
+            c.generation(),
+        );
+        assert!(c.lookup(&req("books.book.write", "i2")).is_some());
+        let mut p2 = pattern();
+        p2.resource.pop();
+        c.store(
+            &req("books.book.list", "i9"),
+            &deny(None),
+            Some(&p2),
+            c.generation(),
+        );
+        assert!(c.lookup(&req("books.book.write", "i2")).is_none());
+        assert!(
+            c.lookup(&req("books.book.read", "i1")).is_some(),
+            "exact keys survive"
+        );
+    }
+
+    #[test]
+    fn bounded_and_stale_on_opt_in_only() {
+        let (c, clock) = cache(CacheConfig {
+            max_entries: 160,
+            serve_stale_for: Some(Duration::from_secs(60)),
+            ..CacheConfig::default()
+        });
+        for i in 0..1000 {
+            c.store(
+                &req("books.book.read", &format!("i{i}")),
+                &deny(None),
+                None,
+                c.generation(),
+            );
+        }
+        let s = c.stats();
+        assert!(s.entries <= 160, "{s:?}");
+        assert!(s.evictions >= 840);
+        let r = req("books.book.read", "i999");
+        clock.advance(Duration::from_secs(130));
+        assert!(c.lookup(&r).is_none());
+        assert_eq!(
+            c.lookup_stale(&r).expect("stale").source,
+            DecisionSource::StaleCache
+        );
+        clock.advance(Duration::from_secs(60));
+        assert!(c.lookup_stale(&r).is_none(), "past the stale window");
+        let (plain, clock) = cache(CacheConfig::default());
+        plain.store(&r, &deny(None), None, plain.generation());
+        clock.advance(Duration::from_secs(130));
+        assert!(
+            plain.lookup_stale(&r).is_none(),
+            "fail closed unless opted in"
+        );
+    }
+
+    #[test]
+    fn each_kind_can_be_disabled() {
+        let (c, _) = cache(CacheConfig {
+            permits: false,
+            denies: false,
+            ..CacheConfig::default()
+        });
+        c.store(
+            &req("a.b.c", "i"),
+            &permit(&["a.b.c"], None),
+            Some(&pattern()),
+            c.generation(),
+        );
+        c.store(&req("a.b.d", "i"), &deny(None), None, c.generation());
+        assert_eq!(c.stats().entries, 0);
+    }
+}

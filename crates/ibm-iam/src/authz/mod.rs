@@ -1,0 +1,574 @@
+//! Authorization: ask IAM's Policy Decision Point whether a subject may perform an action on
+//! a resource ([`PdpClient`]), cache the answers the way IAM allows, and list a subject's
+//! roles.
+//!
+//! An authorization that cannot be decided is an error, never a permit (fail closed).
+
+mod batch;
+mod cache;
+mod crn;
+mod types;
+mod wire;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub use batch::MAX_BATCH;
+pub use cache::{CacheConfig, CacheStats, KeyPattern};
+pub use crn::Crn;
+pub use types::{
+    AuthzRequest, Decision, DecisionSource, Environment, Obligation, Resource, ResourceBuilder,
+    Subject,
+};
+pub use wire::{RoleActions, Roles};
+
+use crate::clock::{Clock, SystemClock};
+use crate::endpoint::Endpoint;
+use crate::error::Error;
+use crate::http::{self, HttpConfig, retry::Backoff};
+use crate::token::TokenManager;
+use batch::{Batcher, Job};
+use cache::DecisionCache;
+
+/// Per-call options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallOptions {
+    /// Skip the cache (read-after-write, right after a policy change). The answer is still
+    /// stored.
+    pub bypass_cache: bool,
+}
+
+/// A client of IAM's Policy Decision Point.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), ibm_iam::Error> {
+/// use ibm_iam::TokenManager;
+/// use ibm_iam::authz::{PdpClient, Resource, Subject};
+///
+/// let pdp = PdpClient::new(TokenManager::new("service-api-key")?)?;
+/// let subject = Subject::attributes("IBMid-123", "ibm openid");
+/// let resource = Resource::crn("crn:v1:bluemix:public:books:us-south:a/1111222233334444:shelf-1::")?;
+/// let decision = pdp.is_authorized(&subject, "books.book.read", &resource).await?;
+/// if decision.permitted { /* … */ }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PdpClient {
+    inner: Arc<PdpInner>,
+}
+
+impl std::fmt::Debug for PdpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PdpClient")
+            .field("endpoint", &self.inner.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct PdpInner {
+    tokens: TokenManager,
+    endpoint: Endpoint,
+    http: reqwest::Client,
+    cache: DecisionCache,
+    batcher: Batcher,
+    batch_window: Duration,
+    max_batch: usize,
+    max_attempts: u32,
+    backoff: Backoff,
+    deadline: Duration,
+    clock: Arc<dyn Clock>,
+    calls: AtomicU64,
+}
+
+/// Configures a [`PdpClient`].
+pub struct PdpClientBuilder {
+    tokens: TokenManager,
+    endpoint: Option<Endpoint>,
+    http: HttpConfig,
+    cache: CacheConfig,
+    batch_window: Duration,
+    max_batch: usize,
+    max_attempts: u32,
+    backoff: Backoff,
+    deadline: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for PdpClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PdpClientBuilder").finish_non_exhaustive()
+    }
+}
+
+impl PdpClientBuilder {
+    /// The PDP's endpoint (default: the token manager's).
+    #[must_use]
+    pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
+        self.endpoint = Some(endpoint);
+        self
+    }
+
+    /// HTTP settings (default request timeout 15 s, as IBM's enforcement library).
+    #[must_use]
+    pub fn http(mut self, http: HttpConfig) -> Self {
+        self.http = http;
+        self
+    }
+
+    /// Decision caching.
+    #[must_use]
+    pub fn cache(mut self, cache: CacheConfig) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// How long to gather distinct misses into one call (default 2 ms; zero sends at once).
+    #[must_use]
+    pub fn batch_window(mut self, window: Duration) -> Self {
+        self.batch_window = window;
+        self
+    }
+
+    /// At most this many items per call (1-100, default 100).
+    #[must_use]
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = n;
+        self
+    }
+
+    /// Attempts per call for 429, 5xx, timeouts and resets (default 3), within `deadline`.
+    #[must_use]
+    pub fn retries(mut self, max_attempts: u32, backoff: Backoff, deadline: Duration) -> Self {
+        self.max_attempts = max_attempts;
+        self.backoff = backoff;
+        self.deadline = deadline;
+        self
+    }
+
+    /// The clock for cache lifetimes.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Validates and builds; sends nothing and needs no runtime.
+    pub fn build(self) -> Result<PdpClient, Error> {
+        if !(1..=MAX_BATCH).contains(&self.max_batch) {
+            return Err(Error::Config(format!("max_batch must be 1 to {MAX_BATCH}")));
+        }
+        if self.max_attempts == 0 {
+            return Err(Error::Config("max_attempts must be at least 1".into()));
+        }
+        if self.cache.max_entries == 0 {
+            return Err(Error::Config(
+                "the cache needs room for at least one entry".into(),
+            ));
+        }
+        let endpoint = self
+            .endpoint
+            .unwrap_or_else(|| self.tokens.endpoint().clone());
+        Ok(PdpClient {
+            inner: Arc::new(PdpInner {
+                http: self.http.build_client()?,
+                cache: DecisionCache::new(self.cache, self.clock.clone()),
+                tokens: self.tokens,
+                endpoint,
+                batcher: Batcher::default(),
+                batch_window: self.batch_window,
+                max_batch: self.max_batch,
+                max_attempts: self.max_attempts,
+                backoff: self.backoff,
+                deadline: self.deadline,
+                clock: self.clock,
+                calls: AtomicU64::new(0),
+            }),
+        })
+    }
+}
+
+impl PdpClient {
+    /// A client that calls the PDP with `tokens`' service credentials, at the same endpoint.
+    pub fn new(tokens: TokenManager) -> Result<Self, Error> {
+        Self::builder(tokens).build()
+    }
+
+    /// A builder.
+    pub fn builder(tokens: TokenManager) -> PdpClientBuilder {
+        PdpClientBuilder {
+            tokens,
+            endpoint: None,
+            http: HttpConfig::default().request_timeout(Duration::from_secs(15)),
+            cache: CacheConfig::default(),
+            batch_window: Duration::from_millis(2),
+            max_batch: MAX_BATCH,
+            max_attempts: 3,
+            backoff: Backoff {
+                base: Duration::from_millis(200),
+                max: Duration::from_secs(2),
+            },
+            deadline: Duration::from_secs(20),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The seed's `is_authorized`: may `subject` do `action` on `resource`?
+    pub async fn is_authorized(
+        &self,
+        subject: &Subject,
+        action: &str,
+        resource: &Resource,
+    ) -> Result<Decision, Error> {
+        self.authorize(AuthzRequest::new(subject.clone(), action, resource.clone()))
+            .await
+    }
+
+    /// One request, through the cache.
+    pub async fn authorize(&self, req: AuthzRequest) -> Result<Decision, Error> {
+        self.authorize_with(req, CallOptions::default()).await
+    }
+
+    /// One request, with per-call options.
+    pub async fn authorize_with(
+        &self,
+        req: AuthzRequest,
+        opts: CallOptions,
+    ) -> Result<Decision, Error> {
+        req.validate()?;
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Runtime("PdpClient needs a Tokio runtime".into()));
+        }
+        if !opts.bypass_cache
+            && let Some(d) = self.inner.cache.lookup(&req)
+        {
+            return Ok(d);
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job = if opts.bypass_cache {
+            Job {
+                req,
+                key: None,
+                reply: Some(tx),
+            }
+        } else {
+            let key = cache::exact_key(&req);
+            let first = {
+                let mut inflight = self
+                    .inner
+                    .batcher
+                    .inflight
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let waiters = inflight.entry(key.clone()).or_default();
+                waiters.push(tx);
+                waiters.len() == 1
+            };
+            if !first {
+                return rx
+                    .await
+                    .unwrap_or_else(|_| Err(Error::Runtime("the PDP call was abandoned".into())));
+            }
+            Job {
+                req,
+                key: Some(key),
+                reply: None,
+            }
+        };
+        self.inner.batcher.submit(&self.inner, job)?;
+        rx.await
+            .unwrap_or_else(|_| Err(Error::Runtime("the PDP call was abandoned".into())))
+    }
+
+    /// Many requests at once: cached answers at once, the rest batched; results in order.
+    pub async fn authorize_many(&self, reqs: Vec<AuthzRequest>) -> Vec<Result<Decision, Error>> {
+        let calls = reqs.into_iter().map(|r| {
+            let me = self.clone();
+            async move { me.authorize(r).await }
+        });
+        let handles: Vec<_> = calls.map(tokio::spawn).collect();
+        let mut out = Vec::with_capacity(handles.len());
+        for h in handles {
+            out.push(h.await.unwrap_or_else(|e| {
+                Err(Error::Runtime(format!("an authorization task failed: {e}")))
+            }));
+        }
+        out
+    }
+
+    /// The subject's service and platform roles on `resource`, with the actions they grant
+    /// (`POST /v2/authz/roles`).
+    pub async fn roles(&self, subject: &Subject, resource: &Resource) -> Result<Roles, Error> {
+        let body = json!([{ "subject": subject.to_json(), "resource": resource.to_json() }]);
+        let url = self.inner.endpoint.url("/v2/authz/roles");
+        let answer = self
+            .inner
+            .post_json(&url, reqwest::Method::POST, &body)
+            .await?;
+        let first = answer
+            .get("responses")
+            .and_then(|r| r.get(0))
+            .ok_or_else(|| Error::InvalidResponse {
+                url: url.clone(),
+                status: 200,
+                message: "no responses[0]".into(),
+                transaction_id: None,
+            })?;
+        wire::roles_item(first, &url)
+    }
+
+    /// One subject and action over many resources of one service and account
+    /// (`PUT /v2/authz/bulk`, up to 1,000 resources per call). Falls back to
+    /// [`Self::authorize_many`] when the resources do not share `serviceName` and
+    /// `accountId`. Answers are cached like single ones.
+    pub async fn authorize_resources(
+        &self,
+        subject: &Subject,
+        action: &str,
+        resources: &[Resource],
+    ) -> Vec<Result<Decision, Error>> {
+        let eligible = !resources.is_empty()
+            && resources.len() <= 1000
+            && ["serviceName", "accountId"].iter().all(|k| {
+                let first = resources[0].attributes().get(*k);
+                first.is_some() && resources.iter().all(|r| r.attributes().get(*k) == first)
+            });
+        let reqs: Vec<AuthzRequest> = resources
+            .iter()
+            .map(|r| AuthzRequest::new(subject.clone(), action, r.clone()))
+            .collect();
+        if !eligible {
+            return self.authorize_many(reqs).await;
+        }
+        match self.inner.bulk(subject, action, &reqs).await {
+            Ok(v) => v,
+            Err(e) => reqs.iter().map(|_| Err(e.clone())).collect(),
+        }
+    }
+
+    /// Drops every cached answer about this subject.
+    pub fn invalidate_subject(&self, iam_id: &str) {
+        self.inner.cache.invalidate_subject(iam_id);
+    }
+
+    /// Drops every cached answer about this account's resources.
+    pub fn invalidate_account(&self, account_id: &str) {
+        self.inner.cache.invalidate_account(account_id);
+    }
+
+    /// Drops every cached answer.
+    pub fn clear_cache(&self) {
+        self.inner.cache.clear();
+    }
+
+    /// Cache counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner.cache.stats()
+    }
+
+    /// HTTP calls made to the PDP so far.
+    pub fn pdp_calls(&self) -> u64 {
+        self.inner.calls.load(Ordering::Relaxed)
+    }
+}
+
+impl PdpInner {
+    /// Sends a batch and hands every item its answer.
+    async fn process(self: Arc<Self>, batch: Vec<Job>) {
+        let generation = self.cache.generation();
+        let body = Value::Array(batch.iter().map(|j| j.req.to_json(None)).collect());
+        let url = self.endpoint.url("/v2/authz");
+        let outcome = self
+            .post_json(&url, reqwest::Method::POST, &body)
+            .await
+            .and_then(|v| {
+                let parsed: wire::AuthzResponse =
+                    serde_json::from_value(v).map_err(|e| Error::InvalidResponse {
+                        url: url.clone(),
+                        status: 200,
+                        message: format!("not a /v2/authz answer: {e}"),
+                        transaction_id: None,
+                    })?;
+                if parsed.responses.len() != batch.len() {
+                    return Err(Error::InvalidResponse {
+                        url: url.clone(),
+                        status: 200,
+                        message: format!(
+                            "{} answers for {} requests",
+                            parsed.responses.len(),
+                            batch.len()
+                        ),
+                        transaction_id: None,
+                    });
+                }
+                Ok(parsed)
+            });
+        match outcome {
+            Ok(parsed) => {
+                let pattern = parsed
+                    .cache_key_pattern
+                    .map(wire::WirePattern::into_pattern);
+                for (job, item) in batch.into_iter().zip(parsed.responses) {
+                    let result = item.into_result(&url);
+                    if let Ok(d) = &result {
+                        self.cache.store(&job.req, d, pattern.as_ref(), generation);
+                    }
+                    self.deliver(job, &result);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, items = batch.len(), "the PDP call failed; failing closed");
+                for job in batch {
+                    let result = self
+                        .cache
+                        .lookup_stale(&job.req)
+                        .map_or_else(|| Err(e.clone()), Ok);
+                    self.deliver(job, &result);
+                }
+            }
+        }
+    }
+
+    fn deliver(&self, job: Job, result: &Result<Decision, Error>) {
+        if let Some(reply) = job.reply {
+            let _ = reply.send(result.clone());
+        }
+        if let Some(key) = &job.key {
+            self.batcher.complete(key, result);
+        }
+    }
+
+    async fn bulk(
+        &self,
+        subject: &Subject,
+        action: &str,
+        reqs: &[AuthzRequest],
+    ) -> Result<Vec<Result<Decision, Error>>, Error> {
+        let shared_keys = ["serviceName", "accountId"];
+        let first = reqs[0].resource.attributes();
+        let shared: serde_json::Map<String, Value> = shared_keys
+            .iter()
+            .filter_map(|k| first.get(*k).map(|v| ((*k).to_owned(), json!(v))))
+            .collect();
+        let unique: Vec<Value> = reqs
+            .iter()
+            .map(|r| {
+                let m: serde_json::Map<String, Value> = r
+                    .resource
+                    .attributes()
+                    .iter()
+                    .filter(|(k, _)| !shared_keys.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), json!(v)))
+                    .collect();
+                Value::Object(m)
+            })
+            .collect();
+        let body = json!({
+            "subject": subject.to_json(),
+            "action": action,
+            "resources": { "sharedAttributes": shared, "uniqueAttributes": unique },
+            "environment": { "attributes": {} },
+        });
+        let url = self.endpoint.url("/v2/authz/bulk");
+        let generation = self.cache.generation();
+        let answer = self.post_json(&url, reqwest::Method::PUT, &body).await?;
+        let decisions = answer
+            .get("decisions")
+            .and_then(Value::as_array)
+            .filter(|d| d.len() == reqs.len())
+            .ok_or_else(|| Error::InvalidResponse {
+                url: url.clone(),
+                status: 200,
+                message: "decisions[] does not match the resources".into(),
+                transaction_id: None,
+            })?;
+        let pattern = answer
+            .get("cacheKeyPattern")
+            .cloned()
+            .and_then(|p| serde_json::from_value::<wire::WirePattern>(p).ok())
+            .map(wire::WirePattern::into_pattern);
+        Ok(reqs
+            .iter()
+            .zip(decisions)
+            .map(|(req, d)| {
+                let permitted = d.get("decision").and_then(Value::as_str) == Some("Permit");
+                let wd = wire::WireDecision {
+                    permitted,
+                    reason: d.get("reason").and_then(Value::as_str).map(str::to_owned),
+                    obligation: d
+                        .get("obligation")
+                        .cloned()
+                        .and_then(|o| serde_json::from_value(o).ok()),
+                };
+                let decision = wd.into_decision();
+                self.cache
+                    .store(req, &decision, pattern.as_ref(), generation);
+                Ok(decision)
+            })
+            .collect())
+    }
+
+    /// Sends JSON with the service's token; retries 429 (honouring `Retry-After`), 5xx,
+    /// timeouts and resets within the deadline; a 401 drops the rejected token and retries
+    /// once.
+    async fn post_json(
+        &self,
+        url: &str,
+        method: reqwest::Method,
+        body: &Value,
+    ) -> Result<Value, Error> {
+        let started = self.clock_now();
+        let mut attempt = 0u32;
+        let mut refreshed = false;
+        loop {
+            let token = self.tokens.get_token().await?;
+            let req = self
+                .http
+                .request(method.clone(), url)
+                .header(reqwest::header::AUTHORIZATION, token.bearer_header())
+                .header(reqwest::header::ACCEPT, "application/json")
+                .header("X-Accept-Advanced-Obligation", "true")
+                .json(body);
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            let result = match http::send(req, url).await {
+                Ok(a) if (200..300).contains(&a.status) => {
+                    if !a.is_json() {
+                        Err(a.invalid(url, "the answer is not JSON"))
+                    } else {
+                        serde_json::from_slice::<Value>(&a.body)
+                            .map_err(|e| a.invalid(url, format!("the answer is not JSON: {e}")))
+                    }
+                }
+                Ok(a) if a.status == 401 && !refreshed => {
+                    refreshed = true;
+                    self.tokens.invalidate(&token);
+                    continue;
+                }
+                Ok(a) => Err(Error::Iam(a.iam_error())),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    attempt += 1;
+                    if !e.is_transient() || attempt >= self.max_attempts {
+                        return Err(e);
+                    }
+                    let delay = e
+                        .retry_after()
+                        .unwrap_or_else(|| self.backoff.delay(attempt - 1));
+                    if self.clock_now().saturating_duration_since(started) + delay > self.deadline {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    fn clock_now(&self) -> Instant {
+        self.clock.now()
+    }
+}
