@@ -1,37 +1,150 @@
 //! `ibm-iam`: IBM Cloud IAM from the command line.
+//!
+//! Exit codes: 0 success (for `authz`: permitted; for `validate`: valid), 1 a negative
+//! verdict (`authz`: denied; `validate`: the token is invalid), 2 an error (bad usage,
+//! missing credentials, IAM unreachable).
 
 mod commands;
+mod creds;
+mod output;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// IBM Cloud IAM from the command line: a local IAM emulator today; tokens, verification
-/// and authorization as the library grows them.
+use output::Format;
+
+/// IBM Cloud IAM from the command line: tokens, verification, authorization, roles, and a
+/// local IAM emulator.
 #[derive(Debug, Parser)]
-#[command(name = "ibm-iam", version, about, long_about = None)]
+#[command(
+    name = "ibm-iam",
+    version,
+    about,
+    after_help = "Examples:
+  ibm-iam demo                                     # the whole tour against an embedded emulator
+  export IBMCLOUD_API_KEY=...; ibm-iam token --header
+  ibm-iam token | ibm-iam validate -
+  ibm-iam authz --token $USER_TOKEN --action books.book.read --resource crn:v1:bluemix:public:books:us-south:a/ACCOUNT:shelf-1::
+  ibm-iam emulator --tls --apikey test-key
+
+Environment: IBMCLOUD_API_KEY (credentials), IBM_IAM_URL (endpoint), <SERVICE>_* keys for
+--profile, NO_COLOR, IBM_IAM_LOG (log filter, e.g. debug).
+Exit codes: 0 success/permitted/valid, 1 denied/invalid, 2 error."
+)]
 struct Cli {
+    /// The IAM endpoint (default production); the emulator's URL for local work.
+    #[arg(long, global = true, env = "IBM_IAM_URL", value_name = "URL")]
+    iam_url: Option<String>,
+    /// Output format.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Text)]
+    output: Format,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Print an access token for your credentials.
+    Token(commands::token::TokenArgs),
+    /// Verify a token's signature and claims, and print the claims.
+    Validate(commands::validate::ValidateArgs),
+    /// Ask IAM whether a subject may perform an action on a resource.
+    Authz(commands::authz::AuthzArgs),
+    /// List a subject's roles and the actions they grant on a resource.
+    Roles(commands::authz::RolesArgs),
     /// Run a local IAM server that speaks IAM's wire formats.
     Emulator(commands::emulator::EmulatorArgs),
+    /// Walk through tokens, verification and authorization against an embedded emulator.
+    Demo(commands::demo::DemoArgs),
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// A failed command: what went wrong, a hint, and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    message: String,
+    hint: Option<String>,
+}
+
+impl Failure {
+    /// Bad usage, configuration or environment (exit 2).
+    pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    /// A runtime failure, e.g. IAM unreachable (exit 2).
+    pub fn error(message: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// A negative verdict (exit 1), already reported on stdout.
+    pub fn verdict() -> Self {
+        Self {
+            code: 1,
+            message: String::new(),
+            hint: None,
+        }
+    }
+}
+
+impl From<ibm_iam::Error> for Failure {
+    fn from(e: ibm_iam::Error) -> Self {
+        let hint = if e.is_transient() {
+            Some(
+                "IAM could not be reached or failed; check --iam-url and the network, then retry"
+                    .to_owned(),
+            )
+        } else {
+            None
+        };
+        Self {
+            code: 2,
+            message: e.to_string(),
+            hint,
+        }
+    }
 }
 
 fn init_logging() {
+    use std::io::IsTerminal as _;
+    // Errors reach the user as one message on stderr; library warnings would repeat them.
     let filter = tracing_subscriber::EnvFilter::try_from_env("IBM_IAM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,ibm_iam_emulator=info"));
+    let color = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(color)
         .with_writer(std::io::stderr)
         .init();
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        use clap::CommandFactory as _;
+        clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "ibm-iam",
+            &mut std::io::stdout(),
+        );
+        return ExitCode::SUCCESS;
+    }
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -43,16 +156,31 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let iam_url = cli.iam_url.as_deref();
+    let out = cli.output;
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Emulator(args) => commands::emulator::run(args).await,
+            Command::Token(a) => commands::token::run(a, iam_url, out).await,
+            Command::Validate(a) => commands::validate::run(a, iam_url, out).await,
+            Command::Authz(a) => commands::authz::run_authz(a, iam_url, out).await,
+            Command::Roles(a) => commands::authz::run_roles(a, iam_url, out).await,
+            Command::Emulator(a) => commands::emulator::run(a)
+                .await
+                .map_err(|e| Failure::error(e.to_string())),
+            Command::Demo(a) => commands::demo::run(a, out).await,
+            Command::Completions { .. } => Ok(()),
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
+        Err(f) => {
+            if !f.message.is_empty() {
+                eprintln!("error: {}", f.message);
+            }
+            if let Some(h) = &f.hint {
+                eprintln!("hint: {h}");
+            }
+            ExitCode::from(f.code)
         }
     }
 }

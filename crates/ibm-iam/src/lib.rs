@@ -16,6 +16,7 @@
 //! # drop(token); Ok(()) }
 //! ```
 
+pub mod authz;
 #[cfg(feature = "blocking")]
 pub mod blocking;
 pub mod clock;
@@ -25,7 +26,6 @@ pub mod error;
 pub mod http;
 pub mod secret;
 pub mod token;
-pub mod authz;
 pub mod verify;
 
 pub use endpoint::Endpoint;

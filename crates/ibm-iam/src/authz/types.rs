@@ -90,6 +90,30 @@ impl Subject {
         })
     }
 
+    /// The attributes form (`id` and `scope`) from verified claims.
+    pub fn from_claims(claims: &crate::verify::Claims) -> Result<Self, Error> {
+        let id = claims
+            .iam_id()
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| Error::Config("the token has no iam_id".into()))?;
+        Ok(Self::attributes(id, claims.scope().unwrap_or("")))
+    }
+
+    /// The token-body form from verified claims (the payload segment IAM signed).
+    pub fn token_body_from_claims(claims: &crate::verify::Claims) -> Result<Self, Error> {
+        let id = claims
+            .iam_id()
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| Error::Config("the token has no iam_id".into()))?;
+        let mut attrs = BTreeMap::new();
+        attrs.insert("id".to_owned(), id.to_owned());
+        attrs.insert("scope".to_owned(), claims.scope().unwrap_or("").to_owned());
+        Ok(Self {
+            form: SubjectForm::TokenBody(claims.payload_segment().to_owned()),
+            attrs,
+        })
+    }
+
     /// The subject's IAM id.
     pub fn id(&self) -> &str {
         self.attrs.get("id").map_or("", String::as_str)

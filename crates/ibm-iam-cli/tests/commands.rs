@@ -1,0 +1,175 @@
+//! `ibm-iam token`, `validate`, usage errors and completions, driven as a user would.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ibm_iam_emulator::Emulator;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ibm-iam");
+const KEY: &str = "cli-commands-key-0123456789abcdefghijklmn";
+
+/// Runs the binary with `args`, optional stdin, a clean environment but for `env`.
+fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_remove("IBMCLOUD_API_KEY")
+        .env_remove("IBM_IAM_URL")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("output")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// An emulator on its own runtime thread, for the life of the test.
+fn emulator() -> (String, tokio::runtime::Runtime) {
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    let emu = rt
+        .block_on(Emulator::builder().apikey(KEY).start())
+        .expect("emulator");
+    let url = emu.url().to_owned();
+    rt.spawn(async move {
+        let _keep = emu;
+        std::future::pending::<()>().await;
+    });
+    (url, rt)
+}
+
+#[test]
+fn token_in_every_format_and_validate_it() {
+    let (url, _rt) = emulator();
+    let env = [("IBMCLOUD_API_KEY", KEY), ("IBM_IAM_URL", url.as_str())];
+    let plain = run(&["token"], &env, None);
+    assert!(plain.status.success(), "{}", text(&plain.stderr));
+    let token = text(&plain.stdout).trim().to_owned();
+    assert_eq!(token.split('.').count(), 3);
+
+    let header = run(&["token", "--header"], &env, None);
+    assert!(text(&header.stdout).starts_with("Authorization: Bearer eyJ"));
+
+    let json = run(&["token", "--json"], &env, None);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(v["token_type"], "Bearer");
+    assert!(v["expires_in"].as_u64().expect("expires_in") > 3500);
+    assert!(
+        v["iam_id"]
+            .as_str()
+            .expect("iam_id")
+            .starts_with("iam-ServiceId-")
+    );
+
+    // validate from an argument and from stdin, text and JSON.
+    let ok = run(&["validate", &token], &env, None);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert!(text(&ok.stdout).starts_with("valid"));
+    let ok = run(
+        &["--output", "json", "validate", "-"],
+        &env,
+        Some(&format!("Bearer {token}\n")),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("json");
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["claims"]["iss"], "https://iam.cloud.ibm.com/identity");
+
+    // A tampered token: exit 1 and the failed check named.
+    let mut forged = token.clone();
+    forged.pop();
+    forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+    let bad = run(&["validate", &forged], &env, None);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stdout).contains("invalid"),
+        "{}",
+        text(&bad.stdout)
+    );
+    let malformed = run(&["validate", "-"], &env, Some("not-a-token"));
+    assert_eq!(malformed.status.code(), Some(1));
+    assert!(text(&malformed.stdout).contains("malformed"));
+}
+
+#[test]
+fn usage_errors_are_clear_and_exit_2() {
+    let out = run(&["token"], &[], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("IBMCLOUD_API_KEY is not set") && err.contains("hint:"),
+        "{err}"
+    );
+
+    let out = run(&["--no-such-flag"], &[], None);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["validate", "-"], &[], Some(""));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no token"));
+    let out = run(
+        &["--iam-url", "http://iam.example.com", "token"],
+        &[("IBMCLOUD_API_KEY", "k")],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("https"));
+
+    let out = run(
+        &["token"],
+        &[
+            ("IBMCLOUD_API_KEY", "wrong-key"),
+            ("IBM_IAM_URL", "http://127.0.0.1:9"),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        !text(&out.stderr).contains("wrong-key"),
+        "the key is never printed"
+    );
+}
+
+#[test]
+fn an_unreachable_endpoint_fails_within_a_timeout() {
+    // A port that accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let started = Instant::now();
+    let out = run(
+        &["token"],
+        &[("IBMCLOUD_API_KEY", KEY), ("IBM_IAM_URL", &url)],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "bounded by the CLI's timeouts"
+    );
+    let err = text(&out.stderr);
+    assert!(err.contains("timeout") && err.contains("hint:"), "{err}");
+}
+
+#[test]
+fn shell_completions() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(&["completions", shell], &[], None);
+        assert!(out.status.success());
+        assert!(text(&out.stdout).contains("validate"), "{shell}");
+    }
+}
