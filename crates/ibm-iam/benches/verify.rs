@@ -1,0 +1,312 @@
+//! Token verifications per second per core, side by side with the raw RSA-2048 verify of
+//! the same machine in the same run, and with the seed package.
+//!
+//! ```text
+//! cargo bench -p ibm-iam --bench verify            # 7 rounds
+//! cargo bench -p ibm-iam --bench verify -- --rounds 3
+//! cargo bench -p ibm-iam --bench verify -- --only fresh   # one path, for a profiler
+//! ```
+//!
+//! Each round measures, one after the other, on one thread:
+//! * `raw verify`: `aws_lc_rs::signature::ParsedPublicKey::verify_sig` (RSASSA-PKCS1-v1_5,
+//!   SHA-256) with a key parsed beforehand, over the decoded signing input and signature
+//!   of real emulator tokens: the physical limit of a fresh token.
+//! * `fresh token`: `TokenValidator::validate` with the verified-token cache off, cycling
+//!   over 64 distinct tokens: format checks, base64url, header, key lookup, the RSA
+//!   verify, claims JSON and types, issuer and time checks.
+//! * `fresh token, cache on`: the same with the default validator, whose cache is
+//!   emptied before each pass over the 64 tokens: every token is verified, then
+//!   remembered (the cost of the insertion).
+//! * `repeated token`: `TokenValidator::validate` of one token already verified (the
+//!   cache), which must stay above 1,000,000 per second per core.
+//! * `seed validate_token` (when the venv made by `compat/python/run.sh --setup` exists):
+//!   the Python `ibmcloud_iam.token.validate_token` against the same emulator, which
+//!   fetches the key set over HTTP at every call.
+//!
+//! Keys come from an in-process emulator (its own thread and runtime) over loopback HTTP,
+//! fetched once by the validator. Rates are min / median / max over rounds; ratios compare
+//! medians.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ibm_iam::TokenValidator;
+
+const APIKEY: &str = "bench-apikey-0123456789abcdefghijklmnopqrstu";
+const TOKENS: usize = 64;
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+fn rounds() -> usize {
+    arg("--rounds").and_then(|v| v.parse().ok()).unwrap_or(7)
+}
+
+struct Signed {
+    input: Vec<u8>,
+    sig: Vec<u8>,
+}
+
+fn raw_verify(key: &ParsedPublicKey, signed: &[Signed], n: usize) -> f64 {
+    let start = Instant::now();
+    for i in 0..n {
+        let s = &signed[i % signed.len()];
+        key.verify_sig(&s.input, &s.sig).expect("verifies");
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn validate_all(
+    rt: &tokio::runtime::Runtime,
+    v: &TokenValidator,
+    tokens: &[String],
+    n: usize,
+) -> f64 {
+    rt.block_on(async {
+        let start = Instant::now();
+        for i in 0..n {
+            let c = v.validate(&tokens[i % tokens.len()]).await.expect("valid");
+            std::hint::black_box(c);
+        }
+        n as f64 / start.elapsed().as_secs_f64()
+    })
+}
+
+fn validate_first_sight(
+    rt: &tokio::runtime::Runtime,
+    v: &TokenValidator,
+    tokens: &[String],
+    n: usize,
+) -> f64 {
+    rt.block_on(async {
+        let start = Instant::now();
+        for i in 0..n {
+            if i % tokens.len() == 0 {
+                v.clear_cache();
+            }
+            let c = v.validate(&tokens[i % tokens.len()]).await.expect("valid");
+            std::hint::black_box(c);
+        }
+        n as f64 / start.elapsed().as_secs_f64()
+    })
+}
+
+fn seed_python() -> Option<(PathBuf, PathBuf)> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = root.join("target/compat-venvs/seed/bin/python");
+    let script = root.join("bench/seed_validate.py");
+    (python.exists() && script.exists()).then_some((python, script))
+}
+
+fn seed_validate(python: &PathBuf, script: &PathBuf, url: &str, token: &str, n: usize) -> f64 {
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(url)
+        .arg(token)
+        .arg(n.to_string())
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "seed bench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a rate")
+}
+
+fn stats(v: &mut [f64]) -> (f64, f64, f64) {
+    v.sort_by(|a, b| a.total_cmp(b));
+    (v[0], v[v.len() / 2], v[v.len() - 1])
+}
+
+fn main() {
+    let rounds = rounds();
+
+    // The emulator: its own OS thread and single-threaded runtime.
+    let (url_tx, url_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        rt.block_on(async move {
+            let emu = ibm_iam_emulator::Emulator::builder()
+                .apikey(APIKEY)
+                .start()
+                .await
+                .expect("start");
+            url_tx.send(emu.url().to_owned()).expect("send url");
+            let _ = stop_rx.await;
+            emu.shutdown().await;
+        });
+    });
+    let url = url_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server url");
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let (tokens, jwks) = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let mut tokens = Vec::new();
+        for _ in 0..TOKENS {
+            let body: serde_json::Value = client
+                .post(format!("{url}/identity/token"))
+                .form(&[
+                    ("grant_type", "urn:ibm:params:oauth:grant-type:apikey"),
+                    ("apikey", APIKEY),
+                ])
+                .send()
+                .await
+                .expect("token")
+                .json()
+                .await
+                .expect("json");
+            tokens.push(body["access_token"].as_str().expect("token").to_owned());
+        }
+        let jwks: serde_json::Value = client
+            .get(format!("{url}/identity/keys"))
+            .send()
+            .await
+            .expect("keys")
+            .json()
+            .await
+            .expect("json");
+        (tokens, jwks)
+    });
+
+    // The raw limit: the key parsed once, the inputs decoded beforehand.
+    let jwk = &jwks["keys"][0];
+    let n = URL_SAFE_NO_PAD
+        .decode(jwk["n"].as_str().expect("n"))
+        .expect("n");
+    let e = URL_SAFE_NO_PAD
+        .decode(jwk["e"].as_str().expect("e"))
+        .expect("e");
+    let key = RsaPublicKeyComponents { n: &n, e: &e }
+        .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+        .expect("key");
+    let signed: Vec<Signed> = tokens
+        .iter()
+        .map(|t| {
+            let (input, sig) = t.rsplit_once('.').expect("parts");
+            Signed {
+                input: input.as_bytes().to_vec(),
+                sig: URL_SAFE_NO_PAD.decode(sig).expect("sig"),
+            }
+        })
+        .collect();
+
+    let fresh = TokenValidator::builder()
+        .endpoint_url(&url)
+        .cache_capacity(0)
+        .build()
+        .expect("validator");
+    let cached = TokenValidator::builder()
+        .endpoint_url(&url)
+        .build()
+        .expect("validator");
+    rt.block_on(async {
+        fresh.prefetch().await.expect("keys");
+        cached.prefetch().await.expect("keys");
+    });
+    let one = std::slice::from_ref(&tokens[0]);
+    let seed = seed_python();
+
+    // Warm up every path.
+    raw_verify(&key, &signed, 500);
+    validate_all(&rt, &fresh, &tokens, 500);
+    validate_all(&rt, &cached, one, 100_000);
+
+    if let Some(only) = arg("--only") {
+        for _ in 0..rounds {
+            let rate = match only.as_str() {
+                "raw" => raw_verify(&key, &signed, 200_000),
+                "fresh" => validate_all(&rt, &fresh, &tokens, 200_000),
+                "first-sight" => validate_first_sight(&rt, &cached, &tokens, 200_000),
+                "repeated" => validate_all(&rt, &cached, one, 20_000_000),
+                other => panic!("--only raw|fresh|first-sight|repeated, not {other}"),
+            };
+            println!("{only}: {rate:.0}/s");
+        }
+        let _ = stop_tx.send(());
+        let _ = server.join();
+        return;
+    }
+
+    let (mut raw, mut fr, mut first, mut rep, mut py) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        raw.push(raw_verify(&key, &signed, 20_000));
+        fr.push(validate_all(&rt, &fresh, &tokens, 20_000));
+        first.push(validate_first_sight(&rt, &cached, &tokens, 20_000));
+        rep.push(validate_all(&rt, &cached, one, 2_000_000));
+        if let Some((python, script)) = &seed {
+            py.push(seed_validate(python, script, &url, &tokens[0], 200));
+        }
+    }
+    assert_eq!(
+        fresh.status().key_fetches,
+        1,
+        "the fresh path never fetched keys again"
+    );
+    let _ = stop_tx.send(());
+    let _ = server.join();
+
+    let (r_min, r_med, r_max) = stats(&mut raw);
+    let (f_min, f_med, f_max) = stats(&mut fr);
+    let (s_min, s_med, s_max) = stats(&mut first);
+    let (c_min, c_med, c_max) = stats(&mut rep);
+    println!(
+        "token verification, {rounds} rounds, one thread (verifications/s: min / median / max)"
+    );
+    println!("| what | min | median | max | vs raw verify |");
+    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| raw RSA-2048 verify (aws-lc-rs, pre-parsed key) | {r_min:.0} | {r_med:.0} | {r_max:.0} | 100% |"
+    );
+    println!(
+        "| fresh token, `TokenValidator::validate`, cache off | {f_min:.0} | {f_med:.0} | {f_max:.0} | {:.1}% |",
+        100.0 * f_med / r_med
+    );
+    println!(
+        "| fresh token, default validator (verified, then cached) | {s_min:.0} | {s_med:.0} | {s_max:.0} | {:.1}% |",
+        100.0 * s_med / r_med
+    );
+    println!(
+        "| repeated token, `TokenValidator::validate` (cache) | {c_min:.0} | {c_med:.0} | {c_max:.0} | {:.0}× |",
+        c_med / r_med
+    );
+    if py.is_empty() {
+        println!(
+            "| seed `validate_token` (Python) | skipped: run `compat/python/run.sh --setup` first | | | |"
+        );
+    } else {
+        let (p_min, p_med, p_max) = stats(&mut py);
+        println!(
+            "| seed `validate_token` (Python, key fetch per call) | {p_min:.0} | {p_med:.0} | {p_max:.0} | {:.1}% |",
+            100.0 * p_med / r_med
+        );
+        println!(
+            "fresh token vs seed: {:.0}×; repeated token vs seed: {:.0}×",
+            f_med / p_med,
+            c_med / p_med
+        );
+    }
+}
