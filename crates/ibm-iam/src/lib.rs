@@ -24,6 +24,7 @@ pub mod config;
 pub mod endpoint;
 pub mod error;
 pub mod http;
+pub mod middleware;
 pub mod secret;
 pub mod token;
 pub mod verify;
