@@ -18,6 +18,19 @@ use super::error::{Part, VerifyError};
 use super::json::{Any, JsonProblem, Num, parse_borrowed};
 
 /// What kind of identity a token is for.
+///
+/// ```
+/// use ibm_iam::TokenValidator;
+/// use ibm_iam::verify::SubjectType;
+///
+/// // Accept service IDs and trusted profiles, not users.
+/// let validator = TokenValidator::builder()
+///     .subject_type(SubjectType::ServiceId)
+///     .subject_type(SubjectType::Profile)
+///     .build()
+///     .unwrap();
+/// # drop(validator);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SubjectType {

@@ -16,7 +16,7 @@
 //!
 //! 1. **Cache**: a token verified before and still in date is accepted at once (whole-token
 //!    comparison), as long as the key that verified it is still published.
-//! 2. **Format** ([`jws`](self) rules): at most 16 KiB, three canonical base64url
+//! 2. **Format**: at most 16 KiB, three canonical base64url
 //!    segments, a header whose `alg` is exactly `RS256` (pinned, never read from the
 //!    token as a choice), with a `kid` and without `crit`; `jku`, `jwk`, `x5u`, `x5c` are
 //!    never used.
@@ -187,6 +187,13 @@ impl TokenValidator {
 
     /// Fetches the keys (and the issuer, when it is discovered) unless usable ones are at
     /// hand, so that the first token does not wait. For readiness probes.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let validator = ibm_iam::TokenValidator::new(ibm_iam::Endpoint::production())?;
+    /// validator.prefetch().await?; // ready: the first request will not wait for IAM
+    /// # Ok(()) }
+    /// ```
     pub async fn prefetch(&self) -> Result<(), VerifyError> {
         self.inner.keys.ensure().await
     }
@@ -207,6 +214,13 @@ impl TokenValidator {
     }
 
     /// A snapshot of the validator's state.
+    ///
+    /// ```
+    /// let validator = ibm_iam::TokenValidator::new(ibm_iam::Endpoint::production()).unwrap();
+    /// let status = validator.status();
+    /// assert_eq!(status.key_fetches, 0, "nothing is fetched before the first token");
+    /// assert!(status.kids.is_empty() && status.key_set_age.is_none());
+    /// ```
     pub fn status(&self) -> ValidatorStatus {
         let k = self.inner.keys.status();
         ValidatorStatus {
@@ -418,6 +432,17 @@ impl TokenValidatorBuilder {
 
     /// Verify with these keys only, never fetching (offline use, pinned keys, tests).
     /// For an endpoint other than production or staging, set the issuer too.
+    ///
+    /// ```
+    /// use ibm_iam::TokenValidator;
+    /// use ibm_iam::verify::KeySet;
+    ///
+    /// # let jwks = br#"{"keys":[{"kty":"RSA","kid":"2011-04-29","e":"AQAB","n":"ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ"}]}"#;
+    /// let keys = KeySet::from_jwks(jwks)?; // say, a saved copy of /identity/keys
+    /// let validator = TokenValidator::builder().keys(keys).build()?;
+    /// assert_eq!(validator.status().kids, vec!["2011-04-29"]);
+    /// # Ok::<(), ibm_iam::Error>(())
+    /// ```
     #[must_use]
     pub fn keys(mut self, keys: KeySet) -> Self {
         self.pinned = Some(keys);
@@ -562,6 +587,54 @@ fn shared_validator(endpoint: &Endpoint) -> Result<TokenValidator, VerifyError> 
 /// ```
 pub async fn validate_token(token: &str, endpoint: &Endpoint) -> Result<Claims, VerifyError> {
     shared_validator(endpoint)?.validate(token).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+
+    #[test]
+    fn handles_and_futures_cross_threads() {
+        let v = TokenValidator::new(Endpoint::production()).expect("validator");
+        send_sync(&v);
+        send(&v.validate("x"));
+        send(&v.prefetch());
+        send(&validate_token("x", &Endpoint::production()));
+        let err = VerifyError::Signature;
+        send_sync(&err);
+    }
+
+    #[test]
+    fn builder_refuses_invalid_settings() {
+        let b = || TokenValidator::builder();
+        assert!(b().leeway(Duration::from_secs(601)).build().is_err());
+        assert!(b().max_token_len(10).build().is_err());
+        assert!(b().key_max_age(Duration::ZERO).build().is_err());
+        assert!(
+            b().key_refresh_ahead(Duration::from_secs(600))
+                .build()
+                .is_err()
+        );
+        assert!(
+            b().unknown_kid_cooldown(Duration::from_secs(3600))
+                .build()
+                .is_err()
+        );
+        assert!(b().issuer(" ").build().is_err());
+        assert!(b().endpoint_url("http://iam.example.com").build().is_err());
+        assert!(b().keys(KeySet::default()).build().is_err());
+        assert!(
+            b().endpoint_url("http://127.0.0.1:1")
+                .keys(KeySet::default())
+                .build()
+                .is_err(),
+            "pinned keys on a custom endpoint need an issuer"
+        );
+        assert!(b().build().is_ok());
+    }
 }
 
 /// Entry points for the fuzz targets in `fuzz/`: not a stable API.
