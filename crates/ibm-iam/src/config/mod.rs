@@ -11,7 +11,7 @@
 
 mod service;
 
-pub use service::{AuthType, ServiceConfig};
+pub use service::{AuthType, Lookup, ServiceConfig};
 
 use crate::error::Error;
 use crate::token::TokenManager;
