@@ -75,8 +75,9 @@ pub struct KeyPattern {
 }
 
 /// A canonical cache key (attribute values only, length-prefixed).
+#[doc(hidden)]
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub(crate) struct Key(Arc<[u8]>);
+pub struct Key(Arc<[u8]>);
 
 struct Entry {
     permitted: bool,
@@ -110,7 +111,9 @@ pub struct CacheStats {
     pub entries: u64,
 }
 
-pub(crate) struct DecisionCache {
+/// The cache behind a [`super::PdpClient`] (public only through the hidden `internals`
+/// module, for benchmarks).
+pub struct DecisionCache {
     shards: Vec<Mutex<Shard>>,
     hasher: RandomState,
     pattern: RwLock<(u64, Option<Arc<KeyPattern>>)>,
@@ -143,7 +146,8 @@ fn put_map<'a>(
     }
 }
 
-pub(crate) fn exact_key(req: &AuthzRequest) -> Key {
+/// The exact-request key of `req`.
+pub fn exact_key(req: &AuthzRequest) -> Key {
     let mut out = Vec::with_capacity(192);
     out.push(b'E');
     put_map(&mut out, req.subject.cache_attributes().iter());
@@ -179,6 +183,7 @@ fn project(attrs: &BTreeMap<String, String>, names: &[String]) -> Option<BTreeMa
 }
 
 impl DecisionCache {
+    /// An empty cache.
     pub fn new(config: CacheConfig, clock: Arc<dyn Clock>) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
@@ -416,6 +421,7 @@ impl DecisionCache {
         self.remove_where(|_| true);
     }
 
+    /// Counters.
     pub fn stats(&self) -> CacheStats {
         let entries = self
             .shards

@@ -33,6 +33,13 @@ use crate::token::TokenManager;
 use batch::{Batcher, Job};
 use cache::DecisionCache;
 
+/// Internal components for the benchmarks (`benches/decisions.rs`): not a stable API.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals {
+    pub use super::cache::DecisionCache;
+}
+
 /// Per-call options.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CallOptions {
