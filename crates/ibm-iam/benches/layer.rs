@@ -24,7 +24,6 @@ use ibm_iam_emulator::{Emulator, Seed};
 use tower::ServiceExt as _;
 
 const ACCOUNT: &str = "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e";
-const ALICE_KEY: &str = "alice-apikey-0123456789abcdefghijklmnop";
 const BOOKS_KEY: &str = "books-backend-apikey-0123456789abcdefghij";
 
 async fn with_claims(VerifiedClaims(c): VerifiedClaims) -> String {

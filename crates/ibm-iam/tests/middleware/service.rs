@@ -46,6 +46,40 @@ async fn setup() -> Setup {
     Setup { emu, url }
 }
 
+/// A new service ID in the seed account with an API key and, when `role` is given, that
+/// role on the books service account-wide. Returns its API key.
+async fn identity(emu: &RunningEmulator, name: &str, role: Option<&str>) -> String {
+    let c = reqwest::Client::new();
+    let admin = token(emu, ALICE_KEY).await; // Alice owns the seed account.
+    let sid: Value = c
+        .post(format!("{}/v1/serviceids/", emu.url()))
+        .bearer_auth(&admin)
+        .json(&json!({"account_id": ACCOUNT, "name": name, "apikey": {"name": format!("{name}-key")}}))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let iam_id = sid["iam_id"].as_str().expect("iam_id");
+    if let Some(role) = role {
+        let resp = c
+            .post(format!("{}/v1/policies", emu.url()))
+            .bearer_auth(&admin)
+            .json(&json!({
+                "type": "access",
+                "subjects": [{"attributes": [{"name": "iam_id", "value": iam_id}]}],
+                "roles": [{"role_id": format!("crn:v1:bluemix:public:iam::::serviceRole:{role}")}],
+                "resources": [{"attributes": [{"name": "accountId", "value": ACCOUNT}, {"name": "serviceName", "value": "books"}]}],
+            }))
+            .send()
+            .await
+            .expect("policy");
+        assert!(resp.status().is_success(), "policy: {}", resp.status());
+    }
+    sid["apikey"]["apikey"].as_str().expect("key").to_owned()
+}
+
 async fn token(emu: &RunningEmulator, key: &str) -> String {
     let tm = TokenManager::builder()
         .api_key(key)
@@ -134,46 +168,52 @@ async fn missing_malformed_expired_and_forged_tokens_get_401() {
 #[tokio::test]
 async fn permitted_passes_unpermitted_gets_403_and_repeats_hit_the_caches() {
     let s = setup().await;
-    let alice = token(&s.emu, ALICE_KEY).await;
-    let (status, _, body) = get(&s.url, Some(&format!("Bearer {alice}"))).await;
+    let reader = token(&s.emu, &identity(&s.emu, "reader", Some("Reader")).await).await;
+    let nobody = token(&s.emu, &identity(&s.emu, "nobody", None).await).await;
+    let (status, _, body) = get(&s.url, Some(&format!("Bearer {reader}"))).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["reader"], "IBMid-550000ED6J");
+    assert!(body["reader"].as_str().expect("reader").starts_with("iam-ServiceId-"));
 
-    // The service ID has no policy on books: 403.
-    let books = token(&s.emu, BOOKS_KEY).await;
-    let (status, www, body) = get(&s.url, Some(&format!("Bearer {books}"))).await;
+    let (status, www, body) = get(&s.url, Some(&format!("Bearer {nobody}"))).await;
     assert_eq!(status, 403, "{body}");
     assert!(www.expect("www").contains("insufficient_scope"));
+    assert_eq!(body["errors"][0]["code"], "forbidden");
 
     // Repeats: no new key fetch, no new PDP call.
     let keys = s.emu.state().counters().get("/identity/keys");
     let authz = s.emu.state().counters().get("/v2/authz");
     for _ in 0..20 {
-        assert_eq!(get(&s.url, Some(&format!("Bearer {alice}"))).await.0, 200);
-        assert_eq!(get(&s.url, Some(&format!("Bearer {books}"))).await.0, 403);
+        assert_eq!(get(&s.url, Some(&format!("Bearer {reader}"))).await.0, 200);
+        assert_eq!(get(&s.url, Some(&format!("Bearer {nobody}"))).await.0, 403);
     }
     assert_eq!(s.emu.state().counters().get("/identity/keys"), keys);
     assert_eq!(s.emu.state().counters().get("/v2/authz"), authz);
 }
 
 #[tokio::test]
-async fn create_needs_its_own_action() {
+async fn create_needs_books_book_create() {
     let s = setup().await;
-    let alice = token(&s.emu, ALICE_KEY).await;
-    let resp = reqwest::Client::new()
-        .post(format!("{}/books", s.url))
-        .bearer_auth(&alice)
-        .json(&json!({"title": "Dune"}))
-        .send()
-        .await
-        .expect("send");
-    // Alice is the account owner in the seed and holds every books action through her
-    // policy; see examples/seed.json.
-    assert!(
-        resp.status() == 200 || resp.status() == 403,
-        "{}",
-        resp.status()
-    );
+    let post = |token: String| {
+        let url = format!("{}/books", s.url);
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"title": "Dune"}))
+                .send()
+                .await
+                .expect("send")
+                .status()
+                .as_u16()
+        }
+    };
+    let reader = token(&s.emu, &identity(&s.emu, "reader", Some("Reader")).await).await;
+    let writer = token(&s.emu, &identity(&s.emu, "writer", Some("Writer")).await).await;
+    assert_eq!(post(reader).await, 403, "Reader cannot create");
+    assert_eq!(post(writer.clone()).await, 200, "Writer can");
+    let (status, _, body) = get(&s.url, Some(&format!("Bearer {writer}"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["books"][0]["title"], "Dune");
 }
 
 #[tokio::test]
