@@ -148,8 +148,9 @@ fn main() {
         .route("/books", get(with_claims))
         .layer(IamAuthLayer::new(validator).authorize(pdp, route));
     let bare = Router::new().route("/books", get(plain));
+    // The caller: the seed's books-backend service ID, which holds Reader on books.
     let alice = TokenManager::builder()
-        .api_key(ALICE_KEY)
+        .api_key(BOOKS_KEY)
         .endpoint_url(emu.url())
         .build()
         .expect("tm");
