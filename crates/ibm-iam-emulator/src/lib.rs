@@ -1,7 +1,9 @@
 //! A local IBM Cloud IAM server that speaks IAM's wire formats, for tests and local
 //! development: tokens for every common grant, the published key set and discovery document,
-//! the Identity management APIs for API keys, service IDs and trusted profiles, and a
-//! control API for fault injection, key rotation, clock shifts and request counters.
+//! the Identity management APIs for API keys, service IDs and trusted profiles, access
+//! management (policies, roles, access groups) and the Policy Decision Point that decides from
+//! them (`/v2/authz`; see [`policy`]), and a control API for fault injection, key rotation,
+//! clock shifts and request counters.
 //!
 //! Run it as `ibm-iam emulator`, or in-process:
 //!
@@ -37,6 +39,7 @@ pub mod ids;
 pub mod jwt;
 pub mod keys;
 pub mod persist;
+pub mod policy;
 pub mod server;
 pub mod state;
 pub mod tls;

@@ -83,7 +83,8 @@ impl Emulator {
 }
 
 impl EmulatorBuilder {
-    /// Adds a service ID in the default account holding this API key.
+    /// Adds a service ID in the default account holding this API key, administrator of the
+    /// account's management services (it may create policies, roles and access groups).
     #[must_use]
     pub fn apikey(mut self, value: impl Into<String>) -> Self {
         self.options.apikeys.push(value.into());

@@ -11,8 +11,13 @@ use crate::control::faults::Faults;
 use crate::identity::model::Meta;
 use crate::identity::seed::{Seed, SeedError};
 use crate::identity::store::{NewApiKey, Store, StoreError};
+use crate::ids;
 use crate::keys::{KeyError, KeyRing, Maintenance, RotationPolicy};
 use crate::persist::{self, PersistError, Snapshot};
+use crate::policy::model::{
+    ApiVersion, AttrCondition, Policy, PolicySubject, SERVICE_TYPE_PLATFORM, StringOp, StringValue,
+    platform_role_crn,
+};
 
 /// Production's issuer: the default, so that applications which check `iss` work unchanged.
 pub const DEFAULT_ISSUER: &str = "https://iam.cloud.ibm.com/identity";
@@ -30,8 +35,9 @@ pub struct EmulatorOptions {
     pub token_lifetime_seconds: Option<i64>,
     /// Identities to create on a fresh start.
     pub seed: Option<Seed>,
-    /// API keys, each given to a new service ID in [`DEFAULT_ACCOUNT_ID`] (idempotent across
-    /// restarts with a state file).
+    /// API keys, each given to a new service ID in [`DEFAULT_ACCOUNT_ID`] that holds an
+    /// Administrator policy on the account's management services (idempotent across restarts
+    /// with a state file).
     pub apikeys: Vec<String>,
     /// Persist every change to this file, and load it at start when it exists.
     pub state_file: Option<PathBuf>,
@@ -453,5 +459,42 @@ fn ensure_cli_apikey(
             now_ms,
         )
         .map_err(StartError::ApiKey)?;
+    store
+        .policy
+        .add_policy(bootstrap_admin_policy(&sid.iam_id(), now_ms))
+        .map_err(StartError::ApiKey)?;
     Ok(true)
+}
+
+/// The policy that makes an `--apikey` identity an administrator of the default account's
+/// account-management services (policies, roles, access groups), so that a script can
+/// create policies with it right away.
+fn bootstrap_admin_policy(iam_id: &str, now_ms: i64) -> Policy {
+    let equals = |key: &str, value: &str| AttrCondition {
+        key: key.to_owned(),
+        operator: StringOp::StringEquals,
+        value: StringValue::One(value.to_owned()),
+    };
+    Policy {
+        id: ids::uuid(),
+        api: ApiVersion::V2,
+        policy_type: "access".into(),
+        account_id: DEFAULT_ACCOUNT_ID.into(),
+        subject: PolicySubject::IamId(iam_id.to_owned()),
+        roles: vec![platform_role_crn("Administrator")],
+        resource: vec![
+            equals("accountId", DEFAULT_ACCOUNT_ID),
+            equals("serviceType", SERVICE_TYPE_PLATFORM),
+        ],
+        tags: Vec::new(),
+        rule: None,
+        pattern: None,
+        description: Some("Administrator of account management, for an --apikey identity".into()),
+        meta: Meta {
+            created_at: now_ms,
+            modified_at: now_ms,
+            created_by: "emulator".into(),
+            version: 1,
+        },
+    }
 }

@@ -16,15 +16,19 @@
 //!                     "rules": [{ "type": "Profile-CR", "cr_type": "IKS_SA",
 //!                                 "conditions": [{ "claim": "namespace", "operator": "EQUALS",
 //!                                                  "value": "\"books\"" }] }],
-//!                     "identities": [{ "iam_id": "IBMid-…", "type": "user" }] }]
+//!                     "identities": [{ "iam_id": "IBMid-…", "type": "user" }] }],
+//!   "services": […], "roles": […], "access_groups": […], "policies": […]
 //! }
 //! ```
+//!
+//! The last four sections (access management) are described in [`crate::policy::seed`].
 
 use serde::Deserialize;
 
 use super::model::{Meta, Profile, ProfileIdentity, ProfileRule, User};
 use super::store::{NewApiKey, Store, StoreError};
 use crate::ids;
+use crate::policy::seed::{SeedGroup, SeedRole, SeedService};
 
 /// The parsed seed file.
 #[derive(Debug, Default, Deserialize)]
@@ -48,6 +52,18 @@ pub struct Seed {
     /// Trusted profiles.
     #[serde(default)]
     pub profiles: Vec<SeedProfile>,
+    /// IAM-enabled services with their actions and the roles that grant them.
+    #[serde(default)]
+    pub services: Vec<SeedService>,
+    /// Custom roles.
+    #[serde(default)]
+    pub roles: Vec<SeedRole>,
+    /// Access groups.
+    #[serde(default)]
+    pub access_groups: Vec<SeedGroup>,
+    /// Access policies, in the v1 or v2 shape of the API (with an optional `id`).
+    #[serde(default)]
+    pub policies: Vec<serde_json::Value>,
 }
 
 /// An account in the seed file.
@@ -267,6 +283,15 @@ impl Seed {
                 })
                 .map_err(at(format!("profile '{}'", p.name)))?;
         }
+        crate::policy::seed::apply(
+            store,
+            &self.services,
+            &self.roles,
+            &self.access_groups,
+            &self.policies,
+            now_ms,
+        )
+        .map_err(|(entry, source)| SeedError::Apply { entry, source })?;
         Ok(())
     }
 }
@@ -288,6 +313,55 @@ mod tests {
         );
         assert!(store.profile_by_name("books-workload", None).is_some());
         assert_eq!(store.users.len(), 1);
+        assert!(store.policy.service("books").is_some());
+        assert_eq!(store.policy.policies.len(), 2);
+        assert_eq!(store.policy.groups.len(), 1);
+        assert_eq!(store.policy.custom_roles.len(), 1);
+        assert_eq!(
+            store.accounts["5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e"]
+                .owner_iam_id
+                .as_deref(),
+            Some("IBMid-550000ED6J")
+        );
+    }
+
+    #[test]
+    fn access_management_sections_are_checked() {
+        let base = r#""accounts":[{"id":"a"}],"users":[{"iam_id":"IBMid-1","account_id":"a","email":"x@y"}]"#;
+        for (bad, why) in [
+            (
+                r#""services":[{"name":"s","actions":[{"id":"s.a","roles":["Boss"]}]}]"#,
+                "Boss",
+            ),
+            (
+                r#""services":[{"name":"s","actions":[{"id":"s.a","roles":["Reader"],"extra":1}]}]"#,
+                "extra",
+            ),
+            (
+                r#""access_groups":[{"name":"g","account_id":"a","members":[{"iam_id":"IBMid-2"}]}]"#,
+                "IBMid-2",
+            ),
+            (
+                r#""access_groups":[{"name":"g","account_id":"a","members":[{"iam_id":"IBMid-1","type":"service"}]}]"#,
+                "member type",
+            ),
+            (
+                r#""roles":[{"name":"R","display_name":"R","account_id":"a","service_name":"nope","actions":["x"]}]"#,
+                "nope",
+            ),
+            (r#""policies":[{"type":"access"}]"#, "policy #1"),
+            (
+                r#""policies":[{"type":"access","subjects":[{"attributes":[{"name":"iam_id","value":"IBMid-1"}]}],"roles":[{"role_id":"crn:v1:bluemix:public:iam::::role:Viewer"}],"resources":[{"attributes":[{"name":"accountId","value":"zzz"},{"name":"serviceType","value":"service"}]}]}]"#,
+                "zzz",
+            ),
+        ] {
+            let text = format!("{{{base},{bad}}}");
+            let err = match Seed::from_json(&text) {
+                Err(e) => e,
+                Ok(seed) => seed.apply(&mut Store::default(), 0).expect_err(bad),
+            };
+            assert!(err.to_string().contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{Account, ApiKey, Meta, Profile, ServiceId, User};
 use crate::ids;
+use crate::policy::PolicyStore;
 
 /// At most this many API keys per identity (IAM's documented limit).
 pub const MAX_APIKEYS_PER_IDENTITY: usize = 20;
@@ -68,6 +69,10 @@ pub struct Store {
     pub profiles: BTreeMap<String, Profile>,
     /// API keys by id (`ApiKey-…`).
     pub apikeys: BTreeMap<String, ApiKey>,
+    /// Services, roles, access groups and policies (absent from state files written before
+    /// they existed).
+    #[serde(default)]
+    pub policy: PolicyStore,
     #[serde(skip)]
     by_digest: HashMap<String, String>,
 }
@@ -94,13 +99,14 @@ pub struct NewApiKey {
 }
 
 impl Store {
-    /// Rebuilds the value-digest index after deserialization.
+    /// Rebuilds the indexes (API-key digests, policies by subject, …) after deserialization.
     pub fn reindex(&mut self) {
         self.by_digest = self
             .apikeys
             .values()
             .map(|k| (k.digest.clone(), k.id.clone()))
             .collect();
+        self.policy.reindex();
     }
 
     /// Looks an API key up by its secret value.
