@@ -63,3 +63,44 @@ pub async fn json<T: DeserializeOwned>(headers: &HeaderMap, body: Body) -> Resul
     serde_json::from_slice(&bytes)
         .map_err(|e| IamError::bad_request(format!("The request body is not valid: {e}")))
 }
+
+/// Reads a JSON body of up to `limit` bytes (413 beyond) whose `Content-Type` is
+/// `application/json` or another `application/…+json` type (IAM's PDP clients send
+/// `application/json` and accept `application/vnd.authz.v2+json`).
+pub async fn json_value(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<serde_json::Value, IamError> {
+    let got = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = got
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !(media == "application/json"
+        || media.starts_with("application/") && media.ends_with("+json"))
+    {
+        return Err(IamError::api(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "Content-Type must be application/json, not '{}'",
+                if got.is_empty() { "(none)" } else { got }
+            ),
+        ));
+    }
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        IamError::api(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request_too_large",
+            format!("The request body is larger than {limit} bytes"),
+        )
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| IamError::bad_request(format!("The request body is not valid JSON: {e}")))
+}

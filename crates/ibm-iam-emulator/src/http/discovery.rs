@@ -26,7 +26,7 @@ pub async fn keys(State(state): State<EmulatorState>) -> Result<Response, IamErr
 }
 
 /// The base URL the client used, from `Host` (and the scheme the server runs).
-fn base_url(headers: &HeaderMap, scheme: &str) -> String {
+pub(crate) fn base_url(headers: &HeaderMap, scheme: &str) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())

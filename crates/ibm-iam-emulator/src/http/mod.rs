@@ -1,21 +1,26 @@
 //! The HTTP surface: IAM's routes, the control API, and the middleware around them.
 
+pub mod access;
 pub mod apikeys;
+pub mod authz;
 pub mod body;
 pub mod caller;
 pub mod context;
 pub mod control;
 pub mod discovery;
 pub mod errors;
+pub mod groups;
 pub mod listing;
+pub mod policies;
 pub mod profiles;
+pub mod roles;
 pub mod serviceids;
 pub mod token;
 
 use axum::Router;
 use axum::http::StatusCode;
 use axum::middleware;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, head, post, put};
 
 use crate::state::EmulatorState;
 use errors::IamError;
@@ -77,6 +82,37 @@ pub fn router(state: EmulatorState) -> Router {
             "/v1/profiles/{id}/identities",
             get(profiles::get_identities).put(profiles::set_identities),
         )
+        .route(
+            "/v1/policies",
+            post(policies::create_v1).get(policies::list_v1),
+        )
+        .route(
+            "/v1/policies/{id}",
+            get(policies::get_v1).delete(policies::delete),
+        )
+        .route(
+            "/v2/policies",
+            post(policies::create_v2).get(policies::list_v2),
+        )
+        .route(
+            "/v2/policies/{id}",
+            get(policies::get_v2).delete(policies::delete),
+        )
+        .route("/v2/roles", get(roles::list).post(roles::create))
+        .route("/v2/roles/{id}", get(roles::get).delete(roles::delete))
+        .route("/v2/groups", post(groups::create).get(groups::list))
+        .route("/v2/groups/{id}", get(groups::get).delete(groups::delete))
+        .route(
+            "/v2/groups/{id}/members",
+            put(groups::add_members).get(groups::list_members),
+        )
+        .route(
+            "/v2/groups/{id}/members/{iam_id}",
+            head(groups::is_member).delete(groups::remove_member),
+        )
+        .route("/v2/authz", post(authz::authz))
+        .route("/v2/authz/bulk", put(authz::bulk))
+        .route("/v2/authz/roles", post(authz::roles))
         .route("/_emulator/health", get(control::health))
         .route(
             "/_emulator/faults",

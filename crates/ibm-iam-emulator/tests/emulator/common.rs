@@ -142,3 +142,133 @@ pub async fn count(client: &reqwest::Client, url: &str, route: &str) -> u64 {
         .expect("json");
     v["counters"][route].as_u64().unwrap_or(0)
 }
+
+// ---- access management (issue 5) ----
+
+/// The seeded access group (member: the books-workload profile; Writer on books).
+pub const LIBRARIANS: &str = "AccessGroupId-0b5ee1d0-0000-4000-8000-000000000001";
+/// The seeded Reader policy of books-backend.
+pub const BOOKS_READER_POLICY: &str = "0b5ee1d0-0000-4000-8000-0000000000a1";
+/// The default account of `--apikey` identities.
+pub const DEFAULT_ACCOUNT: &str = "def0a17acc0a17def0a17acc0a17def0";
+
+/// `iam-<books-backend>`.
+pub fn books_iam_id() -> String {
+    format!("iam-{BOOKS_SID}")
+}
+
+/// `iam-<books-workload profile>`.
+pub fn profile_iam_id() -> String {
+    format!("iam-{PROFILE}")
+}
+
+/// A CRN of the books service in the seed account.
+pub fn books_crn(instance: &str) -> String {
+    format!("crn:v1:bluemix:public:books:us-south:a/{ACCOUNT}:{instance}::")
+}
+
+/// Sends a request; returns the status and the JSON body (`Null` when empty).
+pub async fn send_json(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let resp = req.send().await.expect("send");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("text");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("json body ({e}): {text}"))
+    };
+    (status, body)
+}
+
+/// `POST /v2/authz` with `items`, as `caller`, with advanced obligations.
+pub async fn authz(c: &reqwest::Client, url: &str, caller: &str, items: Value) -> (u16, Value) {
+    send_json(
+        c.post(format!("{url}/v2/authz"))
+            .bearer_auth(caller)
+            .header("X-Accept-Advanced-Obligation", "true")
+            .json(&items),
+    )
+    .await
+}
+
+/// One `/v2/authz` item with an attributes subject and a CRN resource.
+pub fn item(subject: &str, action: &str, crn: &str) -> Value {
+    serde_json::json!({
+        "subject": {"attributes": {"id": subject, "scope": "ibm openid"}},
+        "action": action,
+        "resource": {"crn": crn},
+    })
+}
+
+/// Whether `subject` may do `action` on `crn` (one-item `/v2/authz`).
+pub async fn permitted(
+    c: &reqwest::Client,
+    url: &str,
+    caller: &str,
+    subject: &str,
+    action: &str,
+    crn: &str,
+) -> bool {
+    let (status, body) = authz(
+        c,
+        url,
+        caller,
+        serde_json::json!([item(subject, action, crn)]),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["responses"][0]["status"], "200", "{body}");
+    body["responses"][0]["authorizationDecision"]["permitted"]
+        .as_bool()
+        .expect("permitted")
+}
+
+/// Creates a v1 policy as `token`; returns the status and body.
+pub async fn create_policy(
+    c: &reqwest::Client,
+    url: &str,
+    token: &str,
+    policy: Value,
+) -> (u16, Value) {
+    let path = if policy.get("control").is_some() {
+        "v2"
+    } else {
+        "v1"
+    };
+    send_json(
+        c.post(format!("{url}/{path}/policies"))
+            .bearer_auth(token)
+            .json(&policy),
+    )
+    .await
+}
+
+/// A v1 access policy: `role` for `iam_id` on the given resource attributes of the seed
+/// account.
+pub fn v1_policy(
+    subject_attr: &str,
+    subject: &str,
+    role: &str,
+    resource: &[(&str, &str, &str)],
+) -> Value {
+    let mut attrs = vec![serde_json::json!({"name": "accountId", "value": ACCOUNT})];
+    for (name, op, value) in resource {
+        attrs.push(serde_json::json!({"name": name, "operator": op, "value": value}));
+    }
+    serde_json::json!({
+        "type": "access",
+        "subjects": [{"attributes": [{"name": subject_attr, "value": subject}]}],
+        "roles": [{"role_id": role}],
+        "resources": [{"attributes": attrs}],
+    })
+}
+
+/// The CRN of a built-in service role.
+pub fn service_role(name: &str) -> String {
+    format!("crn:v1:bluemix:public:iam::::serviceRole:{name}")
+}
+
+/// The CRN of a built-in platform role.
+pub fn platform_role(name: &str) -> String {
+    format!("crn:v1:bluemix:public:iam::::role:{name}")
+}

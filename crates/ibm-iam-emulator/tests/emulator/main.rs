@@ -5,5 +5,7 @@ mod common;
 mod faults;
 mod identity_api;
 mod keys;
+mod pdp;
 mod persistence;
+mod policies;
 mod token;

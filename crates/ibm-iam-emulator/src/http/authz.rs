@@ -1,0 +1,411 @@
+//! The Policy Decision Point: `POST /v2/authz`, `PUT /v2/authz/bulk` and
+//! `POST /v2/authz/roles` (wire reference §4). Decisions follow the rule documented in
+//! [`crate::policy::decide`](mod@crate::policy::decide).
+//!
+//! Every call needs the caller's bearer token (with or without the `Bearer ` prefix), issued
+//! by this emulator and unexpired: 401 otherwise. The *subjects* asked about are not
+//! verified: a subject's `accessTokenBody` is only decoded, since PDP trusts the service
+//! calling it to have validated the user's token.
+//!
+//! `/v2/authz` and `/v2/authz/roles` take 1 to 100 items; more (or fewer) is a 400. An item
+//! that cannot be decided gets `status` `"400"` and an `error` object in IAM's item error
+//! shape, and the others are still decided; when *every* item is invalid the whole request
+//! is answered 400 in IAM's API error shape (INFERRED: IAM's behaviour for bad items is not
+//! on record). Without `X-Accept-Advanced-Obligation: true` a decision is only
+//! `{permitted, reason}` (INFERRED, §9.7); with it, permits carry the obligation and the
+//! answer a `cacheKeyPattern`. `requestId` is echoed on each item (UNCONFIRMED for
+//! `/v2/authz`, documented for `/v2/authz/roles`).
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::body;
+use super::caller::Caller;
+use super::context::Ctx;
+use super::errors::IamError;
+use crate::policy::PolicyStore;
+use crate::policy::attrs::Attrs;
+use crate::policy::decide::{Decision, Query, decide};
+use crate::policy::model::{RoleKind, role_kind};
+use crate::policy::request::{self, ActionRule, Item, ItemError, Subject};
+use crate::state::EmulatorState;
+
+/// Most items in one `/v2/authz` or `/v2/authz/roles` call.
+pub const MAX_ITEMS: usize = 100;
+/// Most resources in one `/v2/authz/bulk` call.
+pub const MAX_BULK_RESOURCES: usize = 1000;
+/// Largest PDP request body: 100 items with token bodies exceed the management APIs' 64 KiB.
+pub const MAX_PDP_BODY: usize = 1024 * 1024;
+/// The `businessCode` of item errors (the emulator's own; IAM's are not on record).
+pub const ITEM_ERROR_CODE: &str = "IAMEMU2400E";
+
+/// IAM's cache key pattern (wire reference §4.4).
+pub fn cache_key_pattern() -> Value {
+    json!({
+        "order": ["subject", "resource", "action"],
+        "subject": [["id"], ["id", "scope"]],
+        "resource": [
+            [],
+            ["serviceName"],
+            ["serviceName", "accountId"],
+            ["serviceName", "accountId", "serviceInstance"],
+            ["serviceName", "accountId", "serviceInstance", "resourceType"],
+            ["serviceName", "accountId", "serviceInstance", "resourceType", "resource"]
+        ]
+    })
+}
+
+fn advanced(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-accept-advanced-obligation")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+fn attrs_json(a: &Attrs) -> Value {
+    Value::Object(a.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
+}
+
+fn subject_json(s: &Subject) -> Value {
+    let mut attrs = Map::new();
+    attrs.insert("id".into(), json!(s.id));
+    if let Some(scope) = &s.scope {
+        attrs.insert("scope".into(), json!(scope));
+    }
+    json!({ "attributes": attrs })
+}
+
+fn environment_json(env: &Attrs) -> Value {
+    if env.is_empty() {
+        json!({})
+    } else {
+        json!({ "attributes": attrs_json(env) })
+    }
+}
+
+fn obligation(d: &Decision, subject: &Subject, environment: &Attrs) -> Value {
+    json!({
+        "actions": d.actions,
+        "maxCacheAgeSeconds": d.max_cache_age,
+        "subject": subject_json(subject),
+        "resource": { "attributes": attrs_json(&d.scope) },
+        "environment": environment_json(environment),
+    })
+}
+
+fn authorization_decision(d: &Decision, item: &Item, advanced: bool) -> Value {
+    let mut v = json!({ "permitted": d.permitted, "reason": d.reason });
+    if advanced
+        && d.permitted
+        && let Some(obj) = v.as_object_mut()
+    {
+        obj.insert(
+            "obligation".into(),
+            obligation(d, &item.subject, &item.environment),
+        );
+    }
+    v
+}
+
+/// An item that could not be decided, in IAM's item error shape.
+fn item_error(
+    ctx: &Ctx,
+    state: &EmulatorState,
+    request_id: Option<String>,
+    e: &ItemError,
+) -> Value {
+    let mut v = json!({
+        "status": "400",
+        "error": {
+            "transactionId": ctx.txid,
+            "instanceId": state.instance_id(),
+            "errors": [{
+                "businessCode": ITEM_ERROR_CODE,
+                "code": "invalid_request",
+                "message": e.message,
+                "moreInfo": "See docs/EMULATOR.md, section 'Policy Decision Point'",
+                "target": { "type": "field", "name": e.target },
+            }],
+        },
+    });
+    with_request_id(&mut v, request_id);
+    v
+}
+
+fn with_request_id(v: &mut Value, request_id: Option<String>) {
+    if let (Some(id), Some(obj)) = (request_id, v.as_object_mut()) {
+        obj.insert("requestId".into(), json!(id));
+    }
+}
+
+/// Reads the array of a `/v2/authz` or `/v2/authz/roles` call.
+async fn items(headers: &HeaderMap, body: Body) -> Result<Vec<Value>, IamError> {
+    let value = body::json_value(headers, body, MAX_PDP_BODY).await?;
+    let Value::Array(items) = value else {
+        return Err(IamError::bad_request(
+            "The request body must be a JSON array of requests",
+        ));
+    };
+    if items.is_empty() || items.len() > MAX_ITEMS {
+        return Err(IamError::bad_request(format!(
+            "A request holds 1 to {MAX_ITEMS} items, not {}",
+            items.len()
+        )));
+    }
+    Ok(items)
+}
+
+/// Decides every item; item errors are isolated, unless all items are invalid (then 400).
+fn each_item(
+    ctx: &Ctx,
+    state: &EmulatorState,
+    items: &[Value],
+    rule: ActionRule,
+    mut answer: impl FnMut(&PolicyStore, &Item, Decision) -> Value,
+) -> Result<Vec<Value>, IamError> {
+    let store = state.store();
+    let now = state.clock().now();
+    let mut out = Vec::with_capacity(items.len());
+    let mut first_error = None;
+    for (i, raw) in items.iter().enumerate() {
+        let request_id = request::request_id(raw);
+        match request::parse_item(raw, rule) {
+            Ok(item) => {
+                let d = decide(
+                    &store.policy,
+                    &Query {
+                        subject: &item.subject,
+                        action: item.action.as_deref(),
+                        resource: &item.resource,
+                        environment: &item.environment,
+                        now,
+                    },
+                );
+                let mut v = answer(&store.policy, &item, d);
+                with_request_id(&mut v, request_id);
+                out.push(v);
+            }
+            Err(e) => {
+                if first_error.is_none() {
+                    first_error = Some(format!("item {i}: {}: {}", e.target, e.message));
+                }
+                out.push(item_error(ctx, state, request_id, &e));
+            }
+        }
+    }
+    match first_error {
+        Some(message) if out.iter().all(|v| v["status"] != "200") => {
+            Err(IamError::bad_request(message))
+        }
+        _ => Ok(out),
+    }
+}
+
+/// `POST /v2/authz`: a decision per item.
+pub async fn authz(
+    State(state): State<EmulatorState>,
+    Extension(ctx): Extension<Ctx>,
+    _caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, IamError> {
+    let items = items(&headers, body).await?;
+    let advanced = advanced(&headers);
+    let responses = each_item(&ctx, &state, &items, ActionRule::Required, |_, item, d| {
+        json!({
+            "status": "200",
+            "authorizationDecision": authorization_decision(&d, item, advanced),
+        })
+    })?;
+    let mut v = json!({ "responses": responses });
+    if advanced && let Some(obj) = v.as_object_mut() {
+        obj.insert("cacheKeyPattern".into(), cache_key_pattern());
+    }
+    Ok(axum::Json(v).into_response())
+}
+
+fn subject_id(id: &str) -> Value {
+    if id.starts_with("iam-ServiceId-") {
+        json!({ "serviceId": id })
+    } else if id.starts_with("IBMid-") {
+        json!({ "userId": id })
+    } else {
+        json!({ "id": id })
+    }
+}
+
+fn role_actions(store: &PolicyStore, roles: &[&String], service: Option<&str>) -> Value {
+    roles
+        .iter()
+        .map(|crn| {
+            let info = store.role_info(crn, None);
+            json!({
+                "role": {
+                    "crn": crn,
+                    "displayName": info.as_ref().map_or("", |i| i.display_name.as_str()),
+                    "description": info.as_ref().map_or("", |i| i.description.as_str()),
+                },
+                "actions": store
+                    .role_actions(crn, service)
+                    .map(|a| json!({ "action": a, "displayName": store.action_display_name(a) }))
+                    .collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}
+
+/// `POST /v2/authz/roles`: the roles (and their actions) each subject holds on each
+/// resource; service and custom roles in `roleActions`, platform roles in
+/// `platformExtensions.roleActions`. `subjectId` is `{"userId"}` for users, `{"serviceId"}`
+/// for service IDs, `{"id"}` otherwise (INFERRED).
+pub async fn roles(
+    State(state): State<EmulatorState>,
+    Extension(ctx): Extension<Ctx>,
+    _caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, IamError> {
+    let items = items(&headers, body).await?;
+    let responses = each_item(
+        &ctx,
+        &state,
+        &items,
+        ActionRule::Forbidden,
+        |store, item, d| {
+            let service = item.resource.get("serviceName").map(String::as_str);
+            let (platform, other): (Vec<&String>, Vec<&String>) = d
+                .roles
+                .iter()
+                .partition(|r| role_kind(r) == RoleKind::Platform);
+            json!({
+                "status": "200",
+                "attributes": attrs_json(&item.resource),
+                "subjectId": subject_id(&item.subject.id),
+                "roleActions": role_actions(store, &other, service),
+                "platformExtensions": { "roleActions": role_actions(store, &platform, service) },
+            })
+        },
+    )?;
+    Ok(axum::Json(json!({ "responses": responses })).into_response())
+}
+
+fn bulk_error(e: &ItemError) -> IamError {
+    IamError::bad_request(format!("{}: {}", e.target, e.message))
+}
+
+fn string_map(v: Option<&Value>, what: &str) -> Result<Attrs, IamError> {
+    let Some(v) = v else {
+        return Ok(Attrs::new());
+    };
+    let obj = v
+        .as_object()
+        .ok_or_else(|| IamError::bad_request(format!("'{what}' must be an object")))?;
+    obj.iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => Ok((k.clone(), s.clone())),
+            _ => Err(IamError::bad_request(format!(
+                "'{what}.{k}' must be a string"
+            ))),
+        })
+        .collect()
+}
+
+/// `PUT /v2/authz/bulk`: one subject and one action over many resources
+/// (`sharedAttributes` merged with each of up to 1,000 `uniqueAttributes`). Answers
+/// `{"decisions": [{"decision": "Permit"|"Deny", "reason", "obligation"?}], "cacheKeyPattern"}`
+/// in the order of `uniqueAttributes`; permits always carry their obligation.
+pub async fn bulk(
+    State(state): State<EmulatorState>,
+    _caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, IamError> {
+    let value = body::json_value(&headers, body, MAX_PDP_BODY).await?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| IamError::bad_request("The request body must be a JSON object"))?;
+    if let Some(k) = obj.keys().find(|k| {
+        !matches!(
+            k.as_str(),
+            "subject" | "action" | "resources" | "environment"
+        )
+    }) {
+        return Err(IamError::bad_request(format!(
+            "a bulk request has no field '{k}'"
+        )));
+    }
+    let subject = request::parse_subject(
+        obj.get("subject")
+            .ok_or_else(|| IamError::bad_request("the request has no 'subject'"))?,
+    )
+    .map_err(|e| bulk_error(&e))?;
+    let action = request::parse_action(
+        obj.get("action")
+            .ok_or_else(|| IamError::bad_request("the request has no 'action'"))?,
+    )
+    .map_err(|e| bulk_error(&e))?;
+    let environment =
+        request::parse_environment(obj.get("environment")).map_err(|e| bulk_error(&e))?;
+    let resources = obj
+        .get("resources")
+        .and_then(Value::as_object)
+        .ok_or_else(|| IamError::bad_request("'resources' must be an object"))?;
+    let shared = string_map(
+        resources.get("sharedAttributes"),
+        "resources.sharedAttributes",
+    )?;
+    let unique = resources
+        .get("uniqueAttributes")
+        .and_then(Value::as_array)
+        .ok_or_else(|| IamError::bad_request("'resources.uniqueAttributes' must be an array"))?;
+    if unique.is_empty() || unique.len() > MAX_BULK_RESOURCES {
+        return Err(IamError::bad_request(format!(
+            "'resources.uniqueAttributes' holds 1 to {MAX_BULK_RESOURCES} items, not {}",
+            unique.len()
+        )));
+    }
+    let resources: Vec<Attrs> = unique
+        .iter()
+        .map(|u| {
+            let mut r = shared.clone();
+            r.extend(string_map(Some(u), "resources.uniqueAttributes[]")?);
+            Ok(r)
+        })
+        .collect::<Result<_, IamError>>()?;
+    let store = state.store();
+    let now = state.clock().now();
+    let decisions: Vec<Value> = resources
+        .iter()
+        .map(|resource| {
+            let d = decide(
+                &store.policy,
+                &Query {
+                    subject: &subject,
+                    action: Some(&action),
+                    resource,
+                    environment: &environment,
+                    now,
+                },
+            );
+            let mut v = json!({
+                "decision": if d.permitted { "Permit" } else { "Deny" },
+                "reason": d.reason,
+            });
+            if d.permitted
+                && let Some(obj) = v.as_object_mut()
+            {
+                obj.insert("obligation".into(), obligation(&d, &subject, &environment));
+            }
+            v
+        })
+        .collect();
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({ "decisions": decisions, "cacheKeyPattern": cache_key_pattern() })),
+    )
+        .into_response())
+}
