@@ -149,14 +149,14 @@ fn main() {
         .layer(IamAuthLayer::new(validator).authorize(pdp, route));
     let bare = Router::new().route("/books", get(plain));
     // The caller: the seed's books-backend service ID, which holds Reader on books.
-    let alice = TokenManager::builder()
+    let caller = TokenManager::builder()
         .api_key(BOOKS_KEY)
         .endpoint_url(emu.url())
         .build()
         .expect("tm");
     let auth = format!(
         "Bearer {}",
-        rt.block_on(alice.get_token())
+        rt.block_on(caller.get_token())
             .expect("token")
             .expose_secret()
     );

@@ -83,6 +83,14 @@ async fn run(
                 () = tokio::time::sleep_until(deadline) => break,
             }
         }
+        // Jobs already queued join the batch even if the window closed while this task
+        // was descheduled (Tokio's cooperative budget can pause it mid-drain).
+        while batch.len() < max {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
         let Some(inner) = inner.upgrade() else { return };
         tokio::spawn(async move { inner.process(batch).await });
     }

@@ -40,6 +40,12 @@ pub mod internals {
     pub use super::cache::DecisionCache;
 }
 
+/// A request that is answered, or waiting for IAM.
+enum Pending {
+    Ready(Result<Decision, Error>),
+    Waiting(tokio::sync::oneshot::Receiver<Result<Decision, Error>>),
+}
+
 /// Per-call options.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CallOptions {
@@ -244,14 +250,29 @@ impl PdpClient {
         req: AuthzRequest,
         opts: CallOptions,
     ) -> Result<Decision, Error> {
-        req.validate()?;
+        match self.enqueue(req, opts) {
+            Pending::Ready(r) => r,
+            Pending::Waiting(rx) => rx
+                .await
+                .unwrap_or_else(|_| Err(Error::Runtime("the PDP call was abandoned".into()))),
+        }
+    }
+
+    /// Answers from the cache at once; otherwise joins an identical question in flight or
+    /// queues a new one for the batcher.
+    fn enqueue(&self, req: AuthzRequest, opts: CallOptions) -> Pending {
+        if let Err(e) = req.validate() {
+            return Pending::Ready(Err(e));
+        }
         if tokio::runtime::Handle::try_current().is_err() {
-            return Err(Error::Runtime("PdpClient needs a Tokio runtime".into()));
+            return Pending::Ready(Err(Error::Runtime(
+                "PdpClient needs a Tokio runtime".into(),
+            )));
         }
         if !opts.bypass_cache
             && let Some(d) = self.inner.cache.lookup(&req)
         {
-            return Ok(d);
+            return Pending::Ready(Ok(d));
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job = if opts.bypass_cache {
@@ -274,9 +295,7 @@ impl PdpClient {
                 waiters.len() == 1
             };
             if !first {
-                return rx
-                    .await
-                    .unwrap_or_else(|_| Err(Error::Runtime("the PDP call was abandoned".into())));
+                return Pending::Waiting(rx);
             }
             Job {
                 req,
@@ -284,23 +303,32 @@ impl PdpClient {
                 reply: None,
             }
         };
-        self.inner.batcher.submit(&self.inner, job)?;
-        rx.await
-            .unwrap_or_else(|_| Err(Error::Runtime("the PDP call was abandoned".into())))
+        let key = job.key.clone();
+        if let Err(e) = self.inner.batcher.submit(&self.inner, job) {
+            // Release anyone who joined this question in the meantime.
+            if let Some(k) = &key {
+                self.inner.batcher.complete(k, &Err(e.clone()));
+            }
+            return Pending::Ready(Err(e));
+        }
+        Pending::Waiting(rx)
     }
 
-    /// Many requests at once: cached answers at once, the rest batched; results in order.
+    /// Many requests at once: cached answers at once, the rest queued together so they
+    /// share as few `/v2/authz` calls as possible (100 items each); results in order.
     pub async fn authorize_many(&self, reqs: Vec<AuthzRequest>) -> Vec<Result<Decision, Error>> {
-        let calls = reqs.into_iter().map(|r| {
-            let me = self.clone();
-            async move { me.authorize(r).await }
-        });
-        let handles: Vec<_> = calls.map(tokio::spawn).collect();
-        let mut out = Vec::with_capacity(handles.len());
-        for h in handles {
-            out.push(h.await.unwrap_or_else(|e| {
-                Err(Error::Runtime(format!("an authorization task failed: {e}")))
-            }));
+        let pending: Vec<Pending> = reqs
+            .into_iter()
+            .map(|r| self.enqueue(r, CallOptions::default()))
+            .collect();
+        let mut out = Vec::with_capacity(pending.len());
+        for p in pending {
+            out.push(match p {
+                Pending::Ready(r) => r,
+                Pending::Waiting(rx) => rx
+                    .await
+                    .unwrap_or_else(|_| Err(Error::Runtime("the PDP call was abandoned".into()))),
+            });
         }
         out
     }

@@ -172,7 +172,12 @@ async fn permitted_passes_unpermitted_gets_403_and_repeats_hit_the_caches() {
     let nobody = token(&s.emu, &identity(&s.emu, "nobody", None).await).await;
     let (status, _, body) = get(&s.url, Some(&format!("Bearer {reader}"))).await;
     assert_eq!(status, 200, "{body}");
-    assert!(body["reader"].as_str().expect("reader").starts_with("iam-ServiceId-"));
+    assert!(
+        body["reader"]
+            .as_str()
+            .expect("reader")
+            .starts_with("iam-ServiceId-")
+    );
 
     let (status, www, body) = get(&s.url, Some(&format!("Bearer {nobody}"))).await;
     assert_eq!(status, 403, "{body}");

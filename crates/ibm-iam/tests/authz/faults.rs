@@ -1,0 +1,146 @@
+//! The PDP failing: fail closed, stale answers only when opted in, retries, races.
+
+use std::time::Duration;
+
+use ibm_iam::authz::{CacheConfig, DecisionSource};
+use ibm_iam::clock::ManualClock;
+use serde_json::json;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn pdp_down_fails_closed_unless_stale_answers_are_opted_in() {
+    let w = world().await;
+    let reader = w.service_id("reader").await;
+    w.policy(
+        &reader,
+        READER,
+        &[("accountId", ACCOUNT), ("serviceName", "books")],
+    )
+    .await;
+    let clock = ManualClock::new();
+    let strict = w.client(&clock, CacheConfig::default());
+    let lenient = w.client(
+        &clock,
+        CacheConfig {
+            serve_stale_for: Some(Duration::from_secs(3600)),
+            ..CacheConfig::default()
+        },
+    );
+    for pdp in [&strict, &lenient] {
+        assert!(
+            pdp.is_authorized(&subject(&reader), "books.book.read", &instance("s"))
+                .await
+                .expect("d")
+                .permitted
+        );
+    }
+    clock.advance(Duration::from_secs(601));
+    w.fault(json!({"path": "/v2/authz", "status": 503})).await;
+    let err = strict
+        .is_authorized(&subject(&reader), "books.book.read", &instance("s"))
+        .await
+        .expect_err("fail closed");
+    assert_eq!(err.status(), Some(503));
+    let stale = lenient
+        .is_authorized(&subject(&reader), "books.book.read", &instance("s"))
+        .await
+        .expect("stale");
+    assert!(stale.permitted);
+    assert_eq!(stale.source, DecisionSource::StaleCache, "flagged");
+    let stranger = w.service_id("stranger").await;
+    // Never seen before: an error even for the lenient client.
+    assert!(
+        lenient
+            .is_authorized(&subject(&stranger), "books.book.read", &instance("never"))
+            .await
+            .is_err()
+    );
+    w.clear_faults().await;
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_and_429_honours_retry_after() {
+    let w = world().await;
+    let reader = w.service_id("reader").await;
+    w.policy(
+        &reader,
+        READER,
+        &[("accountId", ACCOUNT), ("serviceName", "books")],
+    )
+    .await;
+    // No permit caching: every check below reaches the PDP.
+    let pdp = w.client(
+        &ManualClock::new(),
+        CacheConfig {
+            permits: false,
+            ..CacheConfig::default()
+        },
+    );
+    w.fault(json!({"path": "/v2/authz", "status": 502, "count": 1}))
+        .await;
+    w.fault(json!({"path": "/v2/authz", "action": "drop", "count": 1}))
+        .await;
+    let before = w.pdp_calls();
+    assert!(
+        pdp.is_authorized(&subject(&reader), "books.book.read", &instance("r"))
+            .await
+            .expect("third try")
+            .permitted
+    );
+    assert_eq!(w.pdp_calls() - before, 3);
+
+    w.fault(json!({"path": "/v2/authz", "status": 429, "retry_after": 1, "count": 1}))
+        .await;
+    let started = std::time::Instant::now();
+    assert!(
+        pdp.is_authorized(&subject(&reader), "books.book.read", &instance("q"))
+            .await
+            .expect("after 429")
+            .permitted
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited as IAM asked"
+    );
+}
+
+#[tokio::test]
+async fn an_invalidation_during_a_call_keeps_its_answer_out_of_the_cache() {
+    let w = world().await;
+    let reader = w.service_id("reader").await;
+    w.policy(
+        &reader,
+        READER,
+        &[("accountId", ACCOUNT), ("serviceName", "books")],
+    )
+    .await;
+    let pdp = w.client(&ManualClock::new(), CacheConfig::default());
+    w.fault(json!({"path": "/v2/authz", "latency_ms": 300, "count": 1}))
+        .await;
+    let call = {
+        let pdp = pdp.clone();
+        let s = subject(&reader);
+        tokio::spawn(async move {
+            pdp.is_authorized(&s, "books.book.read", &instance("race"))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    pdp.invalidate_subject(&reader);
+    assert!(
+        call.await.expect("task").expect("decision").permitted,
+        "the caller still gets IAM's answer"
+    );
+    let before = w.pdp_calls();
+    let next = pdp
+        .is_authorized(&subject(&reader), "books.book.read", &instance("race"))
+        .await
+        .expect("d");
+    assert_eq!(
+        next.source,
+        ibm_iam::authz::DecisionSource::Pdp,
+        "not repopulated by the older answer"
+    );
+    assert_eq!(w.pdp_calls() - before, 1);
+}
