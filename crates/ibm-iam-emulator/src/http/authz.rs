@@ -16,12 +16,16 @@
 //! answer a `cacheKeyPattern`. `requestId` is echoed on each item (UNCONFIRMED for
 //! `/v2/authz`, documented for `/v2/authz/roles`).
 
+use std::sync::OnceLock;
+
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde::ser::Serializer;
+use serde_json::{Value, json};
 
 use super::body;
 use super::caller::Caller;
@@ -44,18 +48,21 @@ pub const MAX_PDP_BODY: usize = 1024 * 1024;
 pub const ITEM_ERROR_CODE: &str = "IAMEMU2400E";
 
 /// IAM's cache key pattern (wire reference §4.4).
-pub fn cache_key_pattern() -> Value {
-    json!({
-        "order": ["subject", "resource", "action"],
-        "subject": [["id"], ["id", "scope"]],
-        "resource": [
-            [],
-            ["serviceName"],
-            ["serviceName", "accountId"],
-            ["serviceName", "accountId", "serviceInstance"],
-            ["serviceName", "accountId", "serviceInstance", "resourceType"],
-            ["serviceName", "accountId", "serviceInstance", "resourceType", "resource"]
-        ]
+pub fn cache_key_pattern() -> &'static Value {
+    static PATTERN: OnceLock<Value> = OnceLock::new();
+    PATTERN.get_or_init(|| {
+        json!({
+            "order": ["subject", "resource", "action"],
+            "subject": [["id"], ["id", "scope"]],
+            "resource": [
+                [],
+                ["serviceName"],
+                ["serviceName", "accountId"],
+                ["serviceName", "accountId", "serviceInstance"],
+                ["serviceName", "accountId", "serviceInstance", "resourceType"],
+                ["serviceName", "accountId", "serviceInstance", "resourceType", "resource"]
+            ]
+        })
     })
 }
 
@@ -66,58 +73,90 @@ fn advanced(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
-fn attrs_json(a: &Attrs) -> Value {
-    Value::Object(a.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
+// The answers are written with typed serializers straight into the response body: building
+// `serde_json::Value` trees for 100 decisions cost several times the decisions themselves.
+
+/// `{"attributes": …}`.
+#[derive(Serialize)]
+struct Attributes<T> {
+    attributes: T,
 }
 
-fn subject_json(s: &Subject) -> Value {
-    let mut attrs = Map::new();
-    attrs.insert("id".into(), json!(s.id));
-    if let Some(scope) = &s.scope {
-        attrs.insert("scope".into(), json!(scope));
+#[derive(Serialize)]
+struct SubjectAttributes<'a> {
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+}
+
+/// (name, value) pairs as a JSON object.
+struct Pairs<'a>(&'a [(&'a str, &'a str)]);
+
+impl Serialize for Pairs<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().copied())
     }
-    json!({ "attributes": attrs })
 }
 
-fn environment_json(env: &Attrs) -> Value {
-    if env.is_empty() {
-        json!({})
-    } else {
-        json!({ "attributes": attrs_json(env) })
+/// `{}` without environment attributes, `{"attributes": {…}}` with.
+#[derive(Serialize)]
+struct Environment<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attributes: Option<&'a Attrs>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Obligation<'a> {
+    actions: &'a [&'a str],
+    max_cache_age_seconds: i64,
+    subject: Attributes<SubjectAttributes<'a>>,
+    resource: Attributes<Pairs<'a>>,
+    environment: Environment<'a>,
+}
+
+fn obligation<'a>(
+    d: &'a Decision<'_>,
+    subject: &'a Subject,
+    environment: &'a Attrs,
+) -> Obligation<'a> {
+    Obligation {
+        actions: &d.actions,
+        max_cache_age_seconds: d.max_cache_age,
+        subject: Attributes {
+            attributes: SubjectAttributes {
+                id: &subject.id,
+                scope: subject.scope.as_deref(),
+            },
+        },
+        resource: Attributes {
+            attributes: Pairs(&d.scope),
+        },
+        environment: Environment {
+            attributes: (!environment.is_empty()).then_some(environment),
+        },
     }
 }
 
-fn obligation(d: &Decision, subject: &Subject, environment: &Attrs) -> Value {
-    json!({
-        "actions": d.actions,
-        "maxCacheAgeSeconds": d.max_cache_age,
-        "subject": subject_json(subject),
-        "resource": { "attributes": attrs_json(&d.scope) },
-        "environment": environment_json(environment),
-    })
+#[derive(Serialize)]
+struct AuthorizationDecision<'a> {
+    permitted: bool,
+    reason: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    obligation: Option<Obligation<'a>>,
 }
 
-fn authorization_decision(d: &Decision, item: &Item, advanced: bool) -> Value {
-    let mut v = json!({ "permitted": d.permitted, "reason": d.reason });
-    if advanced
-        && d.permitted
-        && let Some(obj) = v.as_object_mut()
-    {
-        obj.insert(
-            "obligation".into(),
-            obligation(d, &item.subject, &item.environment),
-        );
-    }
-    v
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthzAnswer<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+    status: &'static str,
+    authorization_decision: AuthorizationDecision<'a>,
 }
 
 /// An item that could not be decided, in IAM's item error shape.
-fn item_error(
-    ctx: &Ctx,
-    state: &EmulatorState,
-    request_id: Option<String>,
-    e: &ItemError,
-) -> Value {
+fn item_error(ctx: &Ctx, state: &EmulatorState, request_id: Option<&str>, e: &ItemError) -> Value {
     let mut v = json!({
         "status": "400",
         "error": {
@@ -132,14 +171,10 @@ fn item_error(
             }],
         },
     });
-    with_request_id(&mut v, request_id);
-    v
-}
-
-fn with_request_id(v: &mut Value, request_id: Option<String>) {
     if let (Some(id), Some(obj)) = (request_id, v.as_object_mut()) {
         obj.insert("requestId".into(), json!(id));
     }
+    v
 }
 
 /// Reads the array of a `/v2/authz` or `/v2/authz/roles` call.
@@ -159,20 +194,39 @@ async fn items(headers: &HeaderMap, body: Body) -> Result<Vec<Value>, IamError> 
     Ok(items)
 }
 
-/// Decides every item; item errors are isolated, unless all items are invalid (then 400).
+fn internal(e: &serde_json::Error) -> IamError {
+    IamError::api(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        e.to_string(),
+    )
+}
+
+/// Decides every item and writes the answers, comma-separated, into `out`. Item errors are
+/// isolated, unless every item is invalid (then 400).
 fn each_item(
     ctx: &Ctx,
     state: &EmulatorState,
     items: &[Value],
     rule: ActionRule,
-    mut answer: impl FnMut(&PolicyStore, &Item, Decision) -> Value,
-) -> Result<Vec<Value>, IamError> {
+    out: &mut Vec<u8>,
+    mut write: impl FnMut(
+        &mut Vec<u8>,
+        &PolicyStore,
+        Option<&str>,
+        &Item,
+        &Decision<'_>,
+    ) -> serde_json::Result<()>,
+) -> Result<(), IamError> {
     let store = state.store();
     let now = state.clock().now();
-    let mut out = Vec::with_capacity(items.len());
     let mut first_error = None;
+    let mut decided = 0usize;
     for (i, raw) in items.iter().enumerate() {
-        let request_id = request::request_id(raw);
+        if i > 0 {
+            out.push(b',');
+        }
+        let request_id = raw.get("requestId").and_then(Value::as_str);
         match request::parse_item(raw, rule) {
             Ok(item) => {
                 let d = decide(
@@ -185,24 +239,31 @@ fn each_item(
                         now,
                     },
                 );
-                let mut v = answer(&store.policy, &item, d);
-                with_request_id(&mut v, request_id);
-                out.push(v);
+                write(out, &store.policy, request_id, &item, &d).map_err(|e| internal(&e))?;
+                decided += 1;
             }
             Err(e) => {
                 if first_error.is_none() {
                     first_error = Some(format!("item {i}: {}: {}", e.target, e.message));
                 }
-                out.push(item_error(ctx, state, request_id, &e));
+                serde_json::to_writer(&mut *out, &item_error(ctx, state, request_id, &e))
+                    .map_err(|e| internal(&e))?;
             }
         }
     }
     match first_error {
-        Some(message) if out.iter().all(|v| v["status"] != "200") => {
-            Err(IamError::bad_request(message))
-        }
-        _ => Ok(out),
+        Some(message) if decided == 0 => Err(IamError::bad_request(message)),
+        _ => Ok(()),
     }
+}
+
+fn json_response(bytes: Vec<u8>) -> Response {
+    let mut resp = Body::from(bytes).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 /// `POST /v2/authz`: a decision per item.
@@ -215,17 +276,35 @@ pub async fn authz(
 ) -> Result<Response, IamError> {
     let items = items(&headers, body).await?;
     let advanced = advanced(&headers);
-    let responses = each_item(&ctx, &state, &items, ActionRule::Required, |_, item, d| {
-        json!({
-            "status": "200",
-            "authorizationDecision": authorization_decision(&d, item, advanced),
-        })
-    })?;
-    let mut v = json!({ "responses": responses });
-    if advanced && let Some(obj) = v.as_object_mut() {
-        obj.insert("cacheKeyPattern".into(), cache_key_pattern());
+    let mut out = Vec::with_capacity(256 + items.len() * if advanced { 400 } else { 110 });
+    out.extend_from_slice(b"{\"responses\":[");
+    each_item(
+        &ctx,
+        &state,
+        &items,
+        ActionRule::Required,
+        &mut out,
+        |out, _, request_id, item, d| {
+            let answer = AuthzAnswer {
+                request_id,
+                status: "200",
+                authorization_decision: AuthorizationDecision {
+                    permitted: d.permitted,
+                    reason: d.reason,
+                    obligation: (advanced && d.permitted)
+                        .then(|| obligation(d, &item.subject, &item.environment)),
+                },
+            };
+            serde_json::to_writer(out, &answer)
+        },
+    )?;
+    out.push(b']');
+    if advanced {
+        out.extend_from_slice(b",\"cacheKeyPattern\":");
+        serde_json::to_writer(&mut out, cache_key_pattern()).map_err(|e| internal(&e))?;
     }
-    Ok(axum::Json(v).into_response())
+    out.push(b'}');
+    Ok(json_response(out))
 }
 
 fn subject_id(id: &str) -> Value {
@@ -238,7 +317,7 @@ fn subject_id(id: &str) -> Value {
     }
 }
 
-fn role_actions(store: &PolicyStore, roles: &[&String], service: Option<&str>) -> Value {
+fn role_actions(store: &PolicyStore, roles: &[&str], service: Option<&str>) -> Value {
     roles
         .iter()
         .map(|crn| {
@@ -270,27 +349,35 @@ pub async fn roles(
     body: Body,
 ) -> Result<Response, IamError> {
     let items = items(&headers, body).await?;
-    let responses = each_item(
+    let mut out = Vec::with_capacity(1024);
+    out.extend_from_slice(b"{\"responses\":[");
+    each_item(
         &ctx,
         &state,
         &items,
         ActionRule::Forbidden,
-        |store, item, d| {
+        &mut out,
+        |out, store, request_id, item, d| {
             let service = item.resource.get("serviceName").map(String::as_str);
-            let (platform, other): (Vec<&String>, Vec<&String>) = d
+            let (platform, other): (Vec<&str>, Vec<&str>) = d
                 .roles
                 .iter()
                 .partition(|r| role_kind(r) == RoleKind::Platform);
-            json!({
+            let mut v = json!({
                 "status": "200",
-                "attributes": attrs_json(&item.resource),
+                "attributes": item.resource,
                 "subjectId": subject_id(&item.subject.id),
                 "roleActions": role_actions(store, &other, service),
                 "platformExtensions": { "roleActions": role_actions(store, &platform, service) },
-            })
+            });
+            if let (Some(id), Some(obj)) = (request_id, v.as_object_mut()) {
+                obj.insert("requestId".into(), json!(id));
+            }
+            serde_json::to_writer(out, &v)
         },
     )?;
-    Ok(axum::Json(json!({ "responses": responses })).into_response())
+    out.extend_from_slice(b"]}");
+    Ok(json_response(out))
 }
 
 fn bulk_error(e: &ItemError) -> IamError {
@@ -312,6 +399,21 @@ fn string_map(v: Option<&Value>, what: &str) -> Result<Attrs, IamError> {
             ))),
         })
         .collect()
+}
+
+#[derive(Serialize)]
+struct BulkDecision<'a> {
+    decision: &'static str,
+    reason: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    obligation: Option<Obligation<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BulkAnswer<'a> {
+    decisions: Vec<BulkDecision<'a>>,
+    cache_key_pattern: &'static Value,
 }
 
 /// `PUT /v2/authz/bulk`: one subject and one action over many resources
@@ -378,10 +480,10 @@ pub async fn bulk(
         .collect::<Result<_, IamError>>()?;
     let store = state.store();
     let now = state.clock().now();
-    let decisions: Vec<Value> = resources
+    let decisions: Vec<Decision<'_>> = resources
         .iter()
         .map(|resource| {
-            let d = decide(
+            decide(
                 &store.policy,
                 &Query {
                     subject: &subject,
@@ -390,22 +492,20 @@ pub async fn bulk(
                     environment: &environment,
                     now,
                 },
-            );
-            let mut v = json!({
-                "decision": if d.permitted { "Permit" } else { "Deny" },
-                "reason": d.reason,
-            });
-            if d.permitted
-                && let Some(obj) = v.as_object_mut()
-            {
-                obj.insert("obligation".into(), obligation(&d, &subject, &environment));
-            }
-            v
+            )
         })
         .collect();
-    Ok((
-        StatusCode::OK,
-        axum::Json(json!({ "decisions": decisions, "cacheKeyPattern": cache_key_pattern() })),
-    )
-        .into_response())
+    let answer = BulkAnswer {
+        decisions: decisions
+            .iter()
+            .map(|d| BulkDecision {
+                decision: if d.permitted { "Permit" } else { "Deny" },
+                reason: d.reason,
+                obligation: d.permitted.then(|| obligation(d, &subject, &environment)),
+            })
+            .collect(),
+        cache_key_pattern: cache_key_pattern(),
+    };
+    let out = serde_json::to_vec(&answer).map_err(|e| internal(&e))?;
+    Ok(json_response(out))
 }

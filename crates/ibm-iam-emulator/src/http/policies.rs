@@ -295,6 +295,7 @@ fn list(
         .policy
         .policies
         .values()
+        .map(|p| &**p)
         .filter(|p| {
             p.account_id == account
                 && q.state.as_deref() != Some("deleted")
@@ -377,7 +378,7 @@ fn find(
         .policy
         .policies
         .get(id)
-        .cloned()
+        .map(|p| Policy::clone(p))
         .ok_or_else(|| IamError::not_found("Policy", id))?;
     require_permission(
         state,

@@ -46,26 +46,46 @@ fn tokens(pattern: &str) -> Vec<Token> {
 
 /// IAM's `stringMatch`: `*` matches any run of characters (also none), `?` exactly one;
 /// `{{*}}` and `{{?}}` stand for a literal `*` and `?`. Case-sensitive; linear in practice
-/// (greedy with single-star backtracking, no exponential blow-up).
+/// (greedy with single-star backtracking, no exponential blow-up), and allocation-free for
+/// ASCII values without escapes, the common case.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     if !pattern.contains(['*', '?']) {
         return pattern == text;
     }
-    let p = tokens(pattern);
+    if pattern.contains("{{") {
+        let p = tokens(pattern);
+        let t: Vec<Token> = text.chars().map(Token::Char).collect();
+        return wildcard(&p, &t, |x| x == Token::Star, |x| x == Token::One);
+    }
+    if pattern.is_ascii() && text.is_ascii() {
+        return wildcard(
+            pattern.as_bytes(),
+            text.as_bytes(),
+            |b| b == b'*',
+            |b| b == b'?',
+        );
+    }
+    let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
+    wildcard(&p, &t, |c| c == '*', |c| c == '?')
+}
+
+/// The matcher behind [`glob_match`], over any alphabet.
+fn wildcard<T: Copy + PartialEq>(
+    p: &[T],
+    t: &[T],
+    is_star: impl Fn(T) -> bool,
+    is_one: impl Fn(T) -> bool,
+) -> bool {
     let (mut pi, mut ti) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        match p.get(pi) {
-            Some(Token::Star) => {
+        match p.get(pi).copied() {
+            Some(x) if is_star(x) => {
                 star = Some((pi, ti));
                 pi += 1;
             }
-            Some(Token::One) => {
-                pi += 1;
-                ti += 1;
-            }
-            Some(Token::Char(c)) if *c == t[ti] => {
+            Some(x) if is_one(x) || x == t[ti] => {
                 pi += 1;
                 ti += 1;
             }
@@ -79,7 +99,7 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
             },
         }
     }
-    p[pi..].iter().all(|t| *t == Token::Star)
+    p[pi..].iter().all(|x| is_star(*x))
 }
 
 /// Whether `actual` (the request's value, `None` when absent) satisfies `op value`.

@@ -35,8 +35,6 @@
 //! attributes). `maxCacheAgeSeconds` is 600, or less when a time condition of a matching
 //! policy can change its verdict sooner.
 
-use std::collections::BTreeSet;
-
 use super::attrs::{self, Attrs};
 use super::model::{AttrCondition, Policy, PolicySubject, SERVICE_TYPE_SERVICE};
 use super::request::Subject;
@@ -77,26 +75,27 @@ pub struct Query<'a> {
     pub now: i64,
 }
 
-/// The answer.
+/// The answer. It borrows from the store and the query, so deciding allocates little.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
+pub struct Decision<'a> {
     /// Whether the action is permitted.
     pub permitted: bool,
     /// Empty for permits; why, for denies.
     pub reason: &'static str,
     /// Every action the subject holds on the resource (sorted).
-    pub actions: Vec<String>,
+    pub actions: Vec<&'a str>,
     /// The roles the subject holds on the resource (CRNs, in policy order).
-    pub roles: Vec<String>,
+    pub roles: Vec<&'a str>,
     /// Ids of the matching policies.
-    pub policies: Vec<String>,
-    /// The resource scope the actions hold for (the obligation's resource attributes).
-    pub scope: Attrs,
+    pub policies: Vec<&'a str>,
+    /// The resource scope the actions hold for (the obligation's resource attributes), as
+    /// (name, value) pairs.
+    pub scope: Vec<(&'a str, &'a str)>,
     /// How long the permit may be cached, seconds.
     pub max_cache_age: i64,
 }
 
-impl Decision {
+impl Decision<'_> {
     fn deny(reason: &'static str) -> Self {
         Self {
             permitted: false,
@@ -104,7 +103,7 @@ impl Decision {
             actions: Vec::new(),
             roles: Vec::new(),
             policies: Vec::new(),
-            scope: Attrs::new(),
+            scope: Vec::new(),
             max_cache_age: MAX_CACHE_AGE_SECONDS,
         }
     }
@@ -171,29 +170,33 @@ fn policy_depth(policy: &Policy) -> Option<usize> {
 }
 
 /// Decides with the subject index: the emulator's PDP.
-pub fn decide(store: &PolicyStore, q: &Query<'_>) -> Decision {
+pub fn decide<'a>(store: &'a PolicyStore, q: &Query<'a>) -> Decision<'a> {
     decide_over(store, q, store.policies_for(&q.subject.id))
 }
 
 /// Decides by scanning every policy in the store: the same rule without the index. Kept as
 /// the reference the index is tested against, and as the baseline of the benchmark.
-pub fn decide_by_scan(store: &PolicyStore, q: &Query<'_>) -> Decision {
+pub fn decide_by_scan<'a>(store: &'a PolicyStore, q: &Query<'a>) -> Decision<'a> {
     let groups = store.groups_of(&q.subject.id);
     decide_over(
         store,
         q,
-        store.policies.values().filter(|p| match &p.subject {
-            PolicySubject::IamId(id) => *id == q.subject.id,
-            PolicySubject::AccessGroupId(g) => groups.iter().any(|x| x == g),
-        }),
+        store
+            .policies
+            .values()
+            .map(|p| &**p)
+            .filter(|p| match &p.subject {
+                PolicySubject::IamId(id) => *id == q.subject.id,
+                PolicySubject::AccessGroupId(g) => groups.iter().any(|x| x == g),
+            }),
     )
 }
 
-fn decide_over<'s>(
-    store: &'s PolicyStore,
-    q: &Query<'_>,
-    candidates: impl Iterator<Item = &'s Policy>,
-) -> Decision {
+fn decide_over<'a>(
+    store: &'a PolicyStore,
+    q: &Query<'a>,
+    candidates: impl Iterator<Item = &'a Policy>,
+) -> Decision<'a> {
     let service = q.resource.get("serviceName").map(String::as_str);
     if !scope_allows(q.subject.scope.as_deref(), service) {
         return Decision::deny(REASON_SCOPE);
@@ -211,7 +214,7 @@ fn decide_over<'s>(
         resource: q.resource,
         environment: q.environment,
     };
-    let mut roles: Vec<String> = Vec::new();
+    let mut roles: Vec<&'a str> = Vec::new();
     let mut policies = Vec::new();
     let mut depth = Some(0usize);
     let mut max_age = MAX_CACHE_AGE_SECONDS;
@@ -219,10 +222,10 @@ fn decide_over<'s>(
         if p.account_id != *account || !policy_matches(p, q.resource, service_type, &env) {
             continue;
         }
-        policies.push(p.id.clone());
+        policies.push(p.id.as_str());
         for r in &p.roles {
-            if !roles.contains(r) {
-                roles.push(r.clone());
+            if !roles.contains(&r.as_str()) {
+                roles.push(r);
             }
         }
         depth = match (depth, policy_depth(p)) {
@@ -233,23 +236,29 @@ fn decide_over<'s>(
             max_age = max_age.min(secs.max(1));
         }
     }
-    let actions: BTreeSet<&str> = roles
+    let mut actions: Vec<&'a str> = roles
         .iter()
         .flat_map(|r| store.role_actions(r, service))
         .collect();
-    let permitted = q.action.is_some_and(|a| actions.contains(a));
+    actions.sort_unstable();
+    actions.dedup();
+    let permitted = q.action.is_some_and(|a| actions.binary_search(&a).is_ok());
     let scope = match depth {
         Some(d) => HIERARCHY[..=d]
             .iter()
             .filter_map(|k| q.resource.get_key_value(*k))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect(),
-        None => q.resource.clone(),
+        None => q
+            .resource
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect(),
     };
     Decision {
         permitted,
         reason: if permitted { "" } else { REASON_NO_POLICY },
-        actions: actions.into_iter().map(str::to_owned).collect(),
+        actions,
         roles,
         policies,
         scope,
@@ -354,6 +363,17 @@ mod tests {
             .collect()
     }
 
+    /// The owned parts of a decision, for assertions.
+    #[derive(Debug)]
+    struct Answer {
+        permitted: bool,
+        reason: &'static str,
+        actions: Vec<String>,
+        policies: Vec<String>,
+        scope: Attrs,
+        max_cache_age: i64,
+    }
+
     fn ask(
         s: &PolicyStore,
         id: &str,
@@ -361,7 +381,7 @@ mod tests {
         action: &str,
         res: &Attrs,
         now: i64,
-    ) -> Decision {
+    ) -> Answer {
         let subject = Subject {
             id: id.into(),
             scope: scope.map(str::to_owned),
@@ -374,9 +394,20 @@ mod tests {
             environment: &env,
             now,
         };
-        let indexed = decide(s, &q);
-        assert_eq!(indexed, decide_by_scan(s, &q), "index and scan agree");
-        indexed
+        let d = decide(s, &q);
+        assert_eq!(d, decide_by_scan(s, &q), "index and scan agree");
+        Answer {
+            permitted: d.permitted,
+            reason: d.reason,
+            actions: d.actions.iter().map(|a| (*a).to_owned()).collect(),
+            policies: d.policies.iter().map(|a| (*a).to_owned()).collect(),
+            scope: d
+                .scope
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            max_cache_age: d.max_cache_age,
+        }
     }
 
     const ALICE: &str = "IBMid-alice";

@@ -250,12 +250,27 @@ pub fn parse_subject(v: &Value) -> Result<Subject, ItemError> {
 /// into resource attributes: `serviceName`, `region`, `accountId` (from an `a/<id>` scope),
 /// `serviceInstance`, `resourceType`, `resource`. Empty segments are left out.
 pub fn parse_crn(crn: &str) -> Result<Attrs, String> {
+    let mut attrs = Attrs::new();
+    parse_crn_into(crn, &mut attrs)?;
+    Ok(attrs)
+}
+
+/// [`parse_crn`] into existing attributes, which win over the CRN's.
+fn parse_crn_into(crn: &str, attrs: &mut Attrs) -> Result<(), String> {
     let bad = |why: &str| Err(format!("'{crn}' is not a valid CRN: {why}"));
     if crn.len() > MAX_VALUE_LEN {
         return bad("too long");
     }
-    let parts: Vec<&str> = crn.splitn(10, ':').collect();
-    if parts.len() != 10 {
+    if crn.chars().any(char::is_whitespace) {
+        return bad("segments contain no whitespace");
+    }
+    let mut parts = [""; 10];
+    let mut n = 0;
+    for part in crn.splitn(10, ':') {
+        parts[n] = part;
+        n += 1;
+    }
+    if n != 10 {
         return bad("a CRN has 10 ':'-separated segments");
     }
     if parts[0] != "crn" || parts[1].is_empty() {
@@ -264,29 +279,27 @@ pub fn parse_crn(crn: &str) -> Result<Attrs, String> {
     if parts[4].is_empty() {
         return bad("the service name segment is empty");
     }
-    if parts.iter().any(|p| p.chars().any(char::is_whitespace)) {
-        return bad("segments contain no whitespace");
-    }
-    let mut attrs = Attrs::new();
-    let mut put = |k: &str, v: &str| {
-        if !v.is_empty() {
-            attrs.insert(k.to_owned(), v.to_owned());
-        }
-    };
-    put("serviceName", parts[4]);
-    put("region", parts[5]);
-    match parts[6] {
-        "" => {}
+    let account = match parts[6] {
+        "" => "",
         scope => match scope.split_once('/') {
-            Some(("a", acct)) if !acct.is_empty() => put("accountId", acct),
-            Some(("o" | "s" | "p", v)) if !v.is_empty() => {}
+            Some(("a", acct)) if !acct.is_empty() => acct,
+            Some(("o" | "s" | "p", v)) if !v.is_empty() => "",
             _ => return bad("the scope segment must be a/<account>, o/, s/ or p/<id>"),
         },
+    };
+    for (k, v) in [
+        ("serviceName", parts[4]),
+        ("region", parts[5]),
+        ("accountId", account),
+        ("serviceInstance", parts[7]),
+        ("resourceType", parts[8]),
+        ("resource", parts[9]),
+    ] {
+        if !v.is_empty() && !attrs.contains_key(k) {
+            attrs.insert(k.to_owned(), v.to_owned());
+        }
     }
-    put("serviceInstance", parts[7]);
-    put("resourceType", parts[8]);
-    put("resource", parts[9]);
-    Ok(attrs)
+    Ok(())
 }
 
 /// Reads a resource.
@@ -313,10 +326,7 @@ pub fn parse_resource(v: &Value) -> Result<Attrs, ItemError> {
         (None, c) => c,
     };
     if let Some(crn) = crn {
-        let parsed = parse_crn(&crn).map_err(|m| ItemError::new("resource", m))?;
-        for (k, v) in parsed {
-            attrs.entry(k).or_insert(v);
-        }
+        parse_crn_into(&crn, &mut attrs).map_err(|m| ItemError::new("resource", m))?;
     }
     if attrs.is_empty() {
         return Err(ItemError::new(

@@ -3,7 +3,7 @@
 //! 10,000 policies in the account), groups by member, and actions by role and service.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -94,8 +94,9 @@ pub struct RoleInfo {
 
 #[derive(Debug, Default, Clone)]
 struct Index {
-    /// Subject (IAM id or access group id) → ids of the policies granting to it.
-    by_subject: HashMap<String, Vec<String>>,
+    /// Subject (IAM id or access group id) → the policies granting to it (shared with
+    /// `policies`, so a decision follows no id lookups).
+    by_subject: HashMap<String, Vec<Arc<Policy>>>,
     /// Member IAM id → ids of the groups it belongs to.
     groups_of: HashMap<String, Vec<String>>,
     /// Role CRN → service → actions of that service the role grants (sorted).
@@ -124,8 +125,8 @@ pub struct PolicyStore {
     #[serde(default)]
     pub groups: BTreeMap<String, AccessGroup>,
     /// Policies by id.
-    #[serde(default)]
-    pub policies: BTreeMap<String, Policy>,
+    #[serde(default, with = "shared_policies")]
+    pub policies: BTreeMap<String, Arc<Policy>>,
     #[serde(skip)]
     index: Index,
 }
@@ -169,7 +170,7 @@ impl PolicyStore {
                 .by_subject
                 .entry(p.subject.value().to_owned())
                 .or_default()
-                .push(p.id.clone());
+                .push(p.clone());
         }
         self.index.groups_of.clear();
         for g in self.groups.values() {
@@ -267,24 +268,26 @@ impl PolicyStore {
         self.action(id).map_or("", |a| a.description.as_str())
     }
 
-    /// The actions `role` grants on `service` (every service's when `None`), sorted.
+    /// The actions `role` grants on `service` (every service's when `None`), sorted per
+    /// service.
     pub fn role_actions<'a>(
         &'a self,
         role: &str,
         service: Option<&str>,
-    ) -> Box<dyn Iterator<Item = &'a str> + 'a> {
-        let Some(by_service) = self.index.grants.get(role) else {
-            return Box::new(std::iter::empty());
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        let by_service = self.index.grants.get(role);
+        let one = match (by_service, service) {
+            (Some(b), Some(s)) => b.get(s),
+            _ => None,
         };
-        match service {
-            Some(s) => Box::new(
-                by_service
-                    .get(s)
-                    .into_iter()
-                    .flat_map(|v| v.iter().map(String::as_str)),
-            ),
-            None => Box::new(by_service.values().flatten().map(String::as_str)),
-        }
+        let all = match (by_service, service) {
+            (Some(b), None) => Some(b.values().flatten()),
+            _ => None,
+        };
+        one.into_iter()
+            .flatten()
+            .chain(all.into_iter().flatten())
+            .map(String::as_str)
     }
 
     /// Role CRNs that `service`'s action table mentions (service-specific and generic service
@@ -576,7 +579,7 @@ impl PolicyStore {
             )));
         }
         for p in policies {
-            self.delete_policy(&p)?;
+            self.delete_policy(&p.id)?;
         }
         let group = self.groups.remove(id).ok_or_else(|| StoreError::NotFound {
             kind: "AccessGroup",
@@ -623,12 +626,13 @@ impl PolicyStore {
                 }
             }
         }
+        let shared = Arc::new(policy.clone());
         self.index
             .by_subject
             .entry(policy.subject.value().to_owned())
             .or_default()
-            .push(policy.id.clone());
-        self.policies.insert(policy.id.clone(), policy.clone());
+            .push(shared.clone());
+        self.policies.insert(policy.id.clone(), shared);
         Ok(policy)
     }
 
@@ -641,8 +645,14 @@ impl PolicyStore {
                 kind: "Policy",
                 id: id.to_owned(),
             })?;
-        remove_from(&mut self.index.by_subject, policy.subject.value(), id);
-        Ok(policy)
+        let subject = policy.subject.value();
+        if let Some(v) = self.index.by_subject.get_mut(subject) {
+            v.retain(|p| p.id != id);
+            if v.is_empty() {
+                self.index.by_subject.remove(subject);
+            }
+        }
+        Ok(Arc::unwrap_or_clone(policy))
     }
 
     /// The policies granting to `subject` itself (an IAM id or a group id).
@@ -652,7 +662,7 @@ impl PolicyStore {
             .get(subject)
             .into_iter()
             .flatten()
-            .filter_map(|id| self.policies.get(id))
+            .map(|p| &**p)
     }
 
     /// The policies that apply to `iam_id`: its own and its groups'.
@@ -662,6 +672,32 @@ impl PolicyStore {
                 .iter()
                 .flat_map(|g| self.policies_of(g)),
         )
+    }
+}
+
+/// (De)serializes the shared policies as a plain map of policies.
+mod shared_policies {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Policy;
+
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<String, Arc<Policy>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_map(map.iter().map(|(k, v)| (k, &**v)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Arc<Policy>>, D::Error> {
+        Ok(BTreeMap::<String, Policy>::deserialize(d)?
+            .into_iter()
+            .map(|(k, v)| (k, Arc::new(v)))
+            .collect())
     }
 }
 
