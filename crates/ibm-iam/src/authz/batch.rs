@@ -73,8 +73,11 @@ async fn run(
 ) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + window;
+        // The window restarts with every arrival (so a steady stream fills whole batches),
+        // up to five windows after the first question.
+        let hard = tokio::time::Instant::now() + window * 5;
         while batch.len() < max {
+            let deadline = (tokio::time::Instant::now() + window).min(hard);
             tokio::select! {
                 job = rx.recv() => match job {
                     Some(j) => batch.push(j),

@@ -211,11 +211,12 @@ impl DecisionCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    fn read(&self, key: &Key, now: Instant, stale: bool) -> Option<Decision> {
+    /// The entry's decision and expiry, fresh (or, with `stale`, within the stale window).
+    fn read(&self, key: &Key, now: Instant, stale: bool) -> Option<(Decision, Instant)> {
         let mut shard = self.shard(key);
         let e = shard.map.get(key)?;
         if now < e.expires {
-            return Some(decision(e, DecisionSource::Cache));
+            return Some((decision(e, DecisionSource::Cache), e.expires));
         }
         let keep = self
             .config
@@ -225,7 +226,7 @@ impl DecisionCache {
             shard.map.remove(key);
             return None;
         }
-        stale.then(|| decision(e, DecisionSource::StaleCache))
+        stale.then(|| (decision(e, DecisionSource::StaleCache), e.expires))
     }
 
     /// A fresh cached answer for `req`.
@@ -253,7 +254,7 @@ impl DecisionCache {
     fn lookup_inner(&self, req: &AuthzRequest, stale: bool) -> Option<Decision> {
         let now = self.clock.now();
         let exact = exact_key(req);
-        if let Some(d) = self.read(&exact, now, stale) {
+        if let Some((d, _)) = self.read(&exact, now, stale) {
             return Some(d);
         }
         if !self.config.permits {
@@ -274,7 +275,24 @@ impl DecisionCache {
                     continue;
                 };
                 let key = general_key(version, &s, &r, &req.action, req.environment.attributes());
-                if let Some(d) = self.read(&key, now, stale).filter(|d| d.permitted) {
+                if let Some((d, expires)) = self.read(&key, now, stale).filter(|(d, _)| d.permitted)
+                {
+                    if d.source == DecisionSource::Cache {
+                        // Remember the answer under this exact request too: the next
+                        // identical check is one lookup instead of a walk of the patterns.
+                        self.insert(
+                            exact,
+                            Entry {
+                                permitted: true,
+                                reason: d.reason.as_deref().map(Into::into),
+                                obligation: d.obligation.clone(),
+                                expires,
+                                subject_id: req.subject.id().into(),
+                                account: req.resource.account_id().map(Into::into),
+                                seq: 0,
+                            },
+                        );
+                    }
                     return Some(d);
                 }
             }
@@ -300,7 +318,7 @@ impl DecisionCache {
         let entry = |expires: Instant| Entry {
             permitted: d.permitted,
             reason: d.reason.as_deref().map(Into::into),
-            obligation: d.obligation.clone().map(Arc::new),
+            obligation: d.obligation.clone(),
             expires,
             subject_id: subject_id.clone(),
             account: account.clone(),
@@ -442,7 +460,7 @@ fn decision(e: &Entry, source: DecisionSource) -> Decision {
     Decision {
         permitted: e.permitted,
         reason: e.reason.as_deref().map(str::to_owned),
-        obligation: e.obligation.as_deref().cloned(),
+        obligation: e.obligation.clone(),
         source,
     }
 }
@@ -492,12 +510,12 @@ mod tests {
         Decision {
             permitted: true,
             reason: None,
-            obligation: Some(Obligation {
+            obligation: Some(Arc::new(Obligation {
                 actions: actions.iter().map(|s| (*s).to_owned()).collect(),
                 max_cache_age_seconds: max_age,
                 subject: Some(subject),
                 resource: Some(resource),
-            }),
+            })),
             source: DecisionSource::Pdp,
         }
     }
@@ -643,7 +661,14 @@ mod tests {
             Some(&p2),
             c.generation(),
         );
-        assert!(c.lookup(&req("books.book.write", "i2")).is_none());
+        assert!(
+            c.lookup(&req("books.book.write", "i3")).is_none(),
+            "no generalised hit under the new pattern"
+        );
+        assert!(
+            c.lookup(&req("books.book.write", "i2")).is_some(),
+            "an earlier generalised hit was remembered under its exact request"
+        );
         assert!(
             c.lookup(&req("books.book.read", "i1")).is_some(),
             "exact keys survive"

@@ -138,7 +138,8 @@ impl PdpClientBuilder {
         self
     }
 
-    /// How long to gather distinct misses into one call (default 2 ms; zero sends at once).
+    /// How long to wait for more distinct misses before sending a call (default 2 ms, restarted
+    /// by each arrival, at most five times that in all; zero sends at once).
     #[must_use]
     pub fn batch_window(mut self, window: Duration) -> Self {
         self.batch_window = window;

@@ -13,6 +13,12 @@ use crate::error::Error;
 /// Who is asking: the seed's two forms.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Subject {
+    // Shared: a subject is immutable once built, and checks clone it freely.
+    inner: std::sync::Arc<SubjectInner>,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+struct SubjectInner {
     form: SubjectForm,
     /// `id` and `scope` (and any extra attributes), used for cache keys.
     attrs: BTreeMap<String, String>,
@@ -27,7 +33,7 @@ enum SubjectForm {
 
 impl std::fmt::Debug for Subject {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let form = match self.form {
+        let form = match self.inner.form {
             SubjectForm::Attributes => "attributes",
             SubjectForm::TokenBody(_) => "token body",
         };
@@ -49,16 +55,21 @@ impl Subject {
         let mut attrs = BTreeMap::new();
         attrs.insert("id".to_owned(), id.into());
         attrs.insert("scope".to_owned(), scope.into());
+        Self::make(SubjectForm::Attributes, attrs)
+    }
+
+    fn make(form: SubjectForm, attrs: BTreeMap<String, String>) -> Self {
         Self {
-            form: SubjectForm::Attributes,
-            attrs,
+            inner: std::sync::Arc::new(SubjectInner { form, attrs }),
         }
     }
 
     /// Adds another subject attribute (e.g. `accountId`).
     #[must_use]
     pub fn with_attribute(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.attrs.insert(name.into(), value.into());
+        std::sync::Arc::make_mut(&mut self.inner)
+            .attrs
+            .insert(name.into(), value.into());
         self
     }
 
@@ -84,10 +95,10 @@ impl Subject {
         let mut attrs = BTreeMap::new();
         attrs.insert("id".to_owned(), id.to_owned());
         attrs.insert("scope".to_owned(), scope.to_owned());
-        Ok(Self {
-            form: SubjectForm::TokenBody(payload.to_owned()),
+        Ok(Self::make(
+            SubjectForm::TokenBody(payload.to_owned()),
             attrs,
-        })
+        ))
     }
 
     /// The attributes form (`id` and `scope`) from verified claims.
@@ -108,26 +119,26 @@ impl Subject {
         let mut attrs = BTreeMap::new();
         attrs.insert("id".to_owned(), id.to_owned());
         attrs.insert("scope".to_owned(), claims.scope().unwrap_or("").to_owned());
-        Ok(Self {
-            form: SubjectForm::TokenBody(claims.payload_segment().to_owned()),
+        Ok(Self::make(
+            SubjectForm::TokenBody(claims.payload_segment().to_owned()),
             attrs,
-        })
+        ))
     }
 
     /// The subject's IAM id.
     pub fn id(&self) -> &str {
-        self.attrs.get("id").map_or("", String::as_str)
+        self.inner.attrs.get("id").map_or("", String::as_str)
     }
 
     /// The attributes used for caching (`id`, `scope`, and any added).
     pub fn cache_attributes(&self) -> &BTreeMap<String, String> {
-        &self.attrs
+        &self.inner.attrs
     }
 
     /// The JSON IAM expects.
     pub fn to_json(&self) -> Value {
-        match &self.form {
-            SubjectForm::Attributes => json!({ "attributes": self.attrs }),
+        match &self.inner.form {
+            SubjectForm::Attributes => json!({ "attributes": self.inner.attrs }),
             SubjectForm::TokenBody(body) => json!({ "accessTokenBody": body }),
         }
     }
@@ -136,6 +147,12 @@ impl Subject {
 /// What is asked about: a CRN, or attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resource {
+    // Shared: immutable once built.
+    inner: std::sync::Arc<ResourceInner>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct ResourceInner {
     crn: Option<Crn>,
     attrs: BTreeMap<String, String>,
 }
@@ -146,8 +163,10 @@ impl Resource {
         let crn: Crn = crn.parse()?;
         let attrs = crn.attributes();
         Ok(Self {
-            crn: Some(crn),
-            attrs,
+            inner: std::sync::Arc::new(ResourceInner {
+                crn: Some(crn),
+                attrs,
+            }),
         })
     }
 
@@ -169,19 +188,19 @@ impl Resource {
 
     /// The attributes (parsed from the CRN for a CRN resource).
     pub fn attributes(&self) -> &BTreeMap<String, String> {
-        &self.attrs
+        &self.inner.attrs
     }
 
     /// The account the resource belongs to, when known.
     pub fn account_id(&self) -> Option<&str> {
-        self.attrs.get("accountId").map(String::as_str)
+        self.inner.attrs.get("accountId").map(String::as_str)
     }
 
     /// The JSON IAM expects.
     pub fn to_json(&self) -> Value {
-        match &self.crn {
+        match &self.inner.crn {
             Some(c) => json!({ "crn": c.as_str() }),
-            None => json!({ "attributes": self.attrs }),
+            None => json!({ "attributes": self.inner.attrs }),
         }
     }
 }
@@ -239,8 +258,10 @@ impl ResourceBuilder {
     /// The resource.
     pub fn build(self) -> Resource {
         Resource {
-            crn: None,
-            attrs: self.attrs,
+            inner: std::sync::Arc::new(ResourceInner {
+                crn: None,
+                attrs: self.attrs,
+            }),
         }
     }
 }
@@ -367,8 +388,8 @@ pub struct Decision {
     pub permitted: bool,
     /// IAM's reason (`Network`, `Context` for context-based restrictions), when given.
     pub reason: Option<String>,
-    /// The obligation, when IAM gave one.
-    pub obligation: Option<Obligation>,
+    /// The obligation, when IAM gave one (shared with the cache entry it came from).
+    pub obligation: Option<std::sync::Arc<Obligation>>,
     /// Whether it came from IAM or the cache.
     pub source: DecisionSource,
 }

@@ -82,11 +82,13 @@ impl WireDecision {
         Decision {
             permitted: self.permitted,
             reason: self.reason.filter(|r| !r.is_empty()),
-            obligation: self.obligation.map(|o| Obligation {
-                actions: o.actions,
-                max_cache_age_seconds: o.max_cache_age_seconds,
-                subject: strings(o.subject),
-                resource: strings(o.resource),
+            obligation: self.obligation.map(|o| {
+                std::sync::Arc::new(Obligation {
+                    actions: o.actions,
+                    max_cache_age_seconds: o.max_cache_age_seconds,
+                    subject: strings(o.subject),
+                    resource: strings(o.resource),
+                })
             }),
             source: DecisionSource::Pdp,
         }
