@@ -13,6 +13,11 @@ mod service;
 
 pub use service::{AuthType, Lookup, ServiceConfig};
 
+/// Entry points for the fuzz targets in `fuzz/`: not a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use service::fuzzing;
+
 use crate::error::Error;
 use crate::token::TokenManager;
 

@@ -151,40 +151,49 @@ impl ServiceConfig {
                 .map(|d| d.join("ibm-credentials.env"))
                 .find(|p| p.is_file()),
         };
-        if let Some(path) = file {
-            let text = read(&path)?;
+        let file = match file {
+            Some(path) => Some((path.display().to_string(), read(&path)?)),
+            None => None,
+        };
+        Ok(Self::resolve(service, &prefix, file, lookup))
+    }
+
+    /// The first source that has properties for `prefix`: the credentials file's text (with
+    /// its path), then the variables, then `VCAP_SERVICES`.
+    fn resolve(
+        service: &str,
+        prefix: &str,
+        file: Option<(String, String)>,
+        lookup: &Lookup,
+    ) -> Option<Self> {
+        if let Some((path, text)) = file {
             let pairs = parse_credentials_file(&text);
-            let props = properties(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &prefix);
+            let props = properties(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), prefix);
             if !props.is_empty() {
-                return Ok(Some(Self {
+                return Some(Self {
                     service: service.into(),
-                    source: path.display().to_string(),
+                    source: path,
                     props,
-                }));
+                });
             }
         }
         let props = properties(
             lookup.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            &prefix,
+            prefix,
         );
         if !props.is_empty() {
-            return Ok(Some(Self {
+            return Some(Self {
                 service: service.into(),
                 source: "environment".into(),
                 props,
-            }));
+            });
         }
-        if let Some(json) = lookup.var("VCAP_SERVICES") {
-            let props = vcap(json, service);
-            if !props.is_empty() {
-                return Ok(Some(Self {
-                    service: service.into(),
-                    source: "VCAP_SERVICES".into(),
-                    props,
-                }));
-            }
-        }
-        Ok(None)
+        let props = vcap(lookup.var("VCAP_SERVICES")?, service);
+        (!props.is_empty()).then(|| Self {
+            service: service.into(),
+            source: "VCAP_SERVICES".into(),
+            props,
+        })
     }
 
     /// A property (without the prefix), e.g. `get("APIKEY")`.
@@ -317,6 +326,32 @@ impl ServiceConfig {
     /// A token manager for these properties.
     pub fn token_manager(&self) -> Result<TokenManager, Error> {
         self.token_manager_builder()?.build()
+    }
+}
+
+/// Entry points for the fuzz targets in `fuzz/`: not a stable API.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use super::{Lookup, ServiceConfig, prefix_of};
+
+    /// The properties of `service` from a credentials file's text, environment variables
+    /// and `VCAP_SERVICES` (among `vars`), in IBM's order, exactly as
+    /// [`ServiceConfig::load`] reads them once the file is read.
+    pub fn resolve(
+        service: &str,
+        file_text: Option<&str>,
+        vars: Vec<(String, String)>,
+    ) -> Option<ServiceConfig> {
+        if service.trim().is_empty() {
+            return None;
+        }
+        let lookup = Lookup {
+            vars,
+            cwd: None,
+            home: None,
+        };
+        let file = file_text.map(|t| ("ibm-credentials.env".to_owned(), t.to_owned()));
+        ServiceConfig::resolve(service, &prefix_of(service), file, &lookup)
     }
 }
 

@@ -20,6 +20,9 @@
 
 mod builder;
 mod cache;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod refresh;
 mod response;
 mod source;
