@@ -298,3 +298,116 @@ fn kill_9_mid_write_loses_nothing_acknowledged() {
     // A second round on the same file: the restarted state keeps growing safely.
     acked_keys_survive(&state);
 }
+
+const ALICE_KEY: &str = "alice-apikey-0123456789abcdefghijklmnop";
+const SEED_ACCOUNT: &str = "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e";
+
+/// One write of the mixed stream: an API key (even `n`) or a policy (odd `n`), as
+/// `("apikeys" | "policies", id)` once acknowledged.
+fn create_key_or_policy(
+    c: &reqwest::blocking::Client,
+    url: &str,
+    bearer: &str,
+    n: usize,
+) -> Option<(&'static str, String)> {
+    let (kind, body) = if n.is_multiple_of(2) {
+        (
+            "apikeys",
+            json!({"name": format!("key-{n}"), "iam_id": "IBMid-550000ED6J"}),
+        )
+    } else {
+        (
+            "policies",
+            json!({
+                "type": "access",
+                "subjects": [{"attributes": [{"name": "iam_id", "value": "IBMid-550000ED6J"}]}],
+                "roles": [{"role_id": "crn:v1:bluemix:public:iam::::serviceRole:Reader"}],
+                "resources": [{"attributes": [
+                    {"name": "accountId", "value": SEED_ACCOUNT},
+                    {"name": "serviceName", "value": "books"},
+                    {"name": "serviceInstance", "value": format!("shelf-{n}")},
+                ]}],
+            }),
+        )
+    };
+    let resp = c
+        .post(format!("{url}/v1/{kind}"))
+        .bearer_auth(bearer)
+        .json(&body)
+        .send()
+        .ok()?;
+    if resp.status() != 201 {
+        return None;
+    }
+    let body: Value = resp.json().ok()?;
+    Some((kind, body["id"].as_str()?.to_owned()))
+}
+
+#[test]
+fn kill_9_mid_api_key_and_policy_writes_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state.json");
+    let args = ["--state", state.to_str().expect("utf8"), "--config", SEED];
+    for round in 0..2 {
+        let emu = spawn(&args, 1);
+        let c = client(None);
+        // Alice owns the seed account: she may create keys and policies in it.
+        let bearer = token(&c, &emu.url, ALICE_KEY);
+        let (tx, rx) = mpsc::channel();
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let (c, url, bearer, tx) = (c.clone(), emu.url.clone(), bearer.clone(), tx.clone());
+                std::thread::spawn(move || {
+                    for n in 0..10 {
+                        match create_key_or_policy(&c, &url, &bearer, round * 1000 + w * 100 + n) {
+                            Some(ack) => {
+                                let _ = tx.send(ack);
+                            }
+                            None => return,
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        let mut acked = Vec::new();
+        while acked.len() < 9 {
+            acked.push(
+                rx.recv_timeout(Duration::from_secs(30))
+                    .expect("an acknowledged write"),
+            );
+        }
+        let mut emu = emu;
+        emu.child.kill().expect("SIGKILL");
+        let _ = emu.child.wait();
+        for w in writers {
+            let _ = w.join();
+        }
+        acked.extend(rx.try_iter());
+        assert!(
+            acked.iter().any(|(k, _)| *k == "policies")
+                && acked.iter().any(|(k, _)| *k == "apikeys"),
+            "both kinds were written: {acked:?}"
+        );
+
+        let text = std::fs::read_to_string(&state).expect("state file");
+        let snapshot: Value = serde_json::from_str(&text).expect("the state file is never torn");
+        for (kind, id) in &acked {
+            let stored = match *kind {
+                "apikeys" => &snapshot["store"]["apikeys"][id],
+                _ => &snapshot["store"]["policy"]["policies"][id],
+            };
+            assert!(!stored.is_null(), "acknowledged {kind} {id} was lost");
+        }
+        let emu = spawn(&args, 1);
+        let bearer = token(&c, &emu.url, ALICE_KEY);
+        for (kind, id) in &acked {
+            let resp = c
+                .get(format!("{}/v1/{kind}/{id}", emu.url))
+                .bearer_auth(&bearer)
+                .send()
+                .expect("get");
+            assert_eq!(resp.status(), 200, "{kind} {id} after restart");
+        }
+    }
+}
