@@ -164,9 +164,7 @@ fn main() -> ExitCode {
             Command::Validate(a) => commands::validate::run(a, iam_url, out).await,
             Command::Authz(a) => commands::authz::run_authz(a, iam_url, out).await,
             Command::Roles(a) => commands::authz::run_roles(a, iam_url, out).await,
-            Command::Emulator(a) => commands::emulator::run(a)
-                .await
-                .map_err(|e| Failure::error(e.to_string())),
+            Command::Emulator(a) => commands::emulator::run(a).await,
             Command::Demo(a) => commands::demo::run(a, out).await,
             Command::Completions { .. } => Ok(()),
         }

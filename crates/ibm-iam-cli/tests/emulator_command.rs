@@ -146,7 +146,10 @@ fn bad_configuration_fails_fast_with_a_clear_message() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = dir.path().join("seed.json");
     std::fs::write(&bad, r#"{"acounts": []}"#).expect("write");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_port = taken.local_addr().expect("addr").port().to_string();
     let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--port".into(), taken_port], "cannot listen"),
         (
             vec!["--config".into(), bad.display().to_string()],
             "unknown field",
@@ -180,6 +183,10 @@ fn bad_configuration_fails_fast_with_a_clear_message() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("\nhint: "),
+            "{args:?}: every failure says what to do: {stderr}"
+        );
         assert!(out.stdout.is_empty(), "no URL is printed on failure");
     }
     let out = Command::new(BIN)
@@ -187,6 +194,7 @@ fn bad_configuration_fails_fast_with_a_clear_message() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
+    drop(taken);
 }
 
 fn create_key(

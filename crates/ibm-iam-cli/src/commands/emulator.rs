@@ -8,7 +8,11 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use ibm_iam_emulator::{Emulator, RotationPolicy, Seed, Tls, TlsMaterial};
+use ibm_iam_emulator::{Emulator, RotationPolicy, Seed, ServeError, StartError, Tls, TlsMaterial};
+
+use crate::Failure;
+
+const SEED_HINT: &str = "see crates/ibm-iam-emulator/examples/seed.json for the seed file's format";
 
 /// Options of `ibm-iam emulator`.
 #[derive(Debug, Args)]
@@ -58,13 +62,46 @@ pub struct EmulatorArgs {
     key_overlap: Option<i64>,
 }
 
+/// What to do about an emulator that would not start.
+fn start_failure(e: &ServeError) -> Failure {
+    let hint = match e {
+        ServeError::Bind { .. } => {
+            "the address is taken or not yours: pick another --port (0 picks a free one) or --host"
+        }
+        ServeError::Tls(_) => {
+            "--tls-cert and --tls-key must be readable PEM files that belong together; or use --tls for a generated certificate"
+        }
+        ServeError::Start(StartError::Seed(_)) => SEED_HINT,
+        ServeError::Start(StartError::Persist(_)) => {
+            "check that the --state file is readable and writable; move a damaged one aside to start fresh"
+        }
+        ServeError::Start(StartError::ApiKey(_)) => {
+            "each --apikey needs a non-empty value that no other identity holds"
+        }
+        _ => "check the option values: ibm-iam emulator --help",
+    };
+    Failure::usage(e.to_string(), hint)
+}
+
+fn io_failure(e: std::io::Error) -> Failure {
+    Failure::usage(
+        format!("cannot write to stdout: {e}"),
+        "the first line on stdout is the emulator's URL: keep stdout open",
+    )
+}
+
 /// Runs the emulator until Ctrl-C or SIGTERM.
-pub async fn run(args: EmulatorArgs) -> Result<(), Box<dyn std::error::Error>> {
+pub async fn run(args: EmulatorArgs) -> Result<(), Failure> {
     let mut builder = Emulator::builder().host(args.host).port(args.port);
     if let Some(path) = &args.config {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the seed file {}: {e}", path.display()))?;
-        let seed = Seed::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::usage(
+                format!("cannot read the seed file {}: {e}", path.display()),
+                "check the path given to --config",
+            )
+        })?;
+        let seed = Seed::from_json(&text)
+            .map_err(|e| Failure::usage(format!("{}: {e}", path.display()), SEED_HINT))?;
         builder = builder.seed(seed);
     }
     for key in args.apikeys {
@@ -88,13 +125,17 @@ pub async fn run(args: EmulatorArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let serving_tls = args.tls || args.tls_cert.is_some();
     builder = match (&args.tls_cert, &args.tls_key) {
-        (Some(c), Some(k)) => builder.tls(Tls::Provided(TlsMaterial::from_pem_files(c, k)?)),
+        (Some(c), Some(k)) => {
+            let material = TlsMaterial::from_pem_files(c, k)
+                .map_err(|e| start_failure(&ServeError::Tls(e)))?;
+            builder.tls(Tls::Provided(material))
+        }
         _ if args.tls => builder.tls(Tls::SelfSigned),
         _ => builder,
     };
-    let emu = builder.start().await?;
+    let emu = builder.start().await.map_err(|e| start_failure(&e))?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", emu.url())?;
+    writeln!(out, "{}", emu.url()).map_err(io_failure)?;
     if serving_tls {
         let path = match (&args.cert_out, &args.tls_cert) {
             (Some(p), _) => p.clone(),
@@ -105,12 +146,16 @@ pub async fn run(args: EmulatorArgs) -> Result<(), Box<dyn std::error::Error>> {
         };
         if args.tls_cert.is_none() {
             let pem = emu.cert_pem().unwrap_or_default();
-            std::fs::write(&path, pem)
-                .map_err(|e| format!("cannot write the certificate to {}: {e}", path.display()))?;
+            std::fs::write(&path, pem).map_err(|e| {
+                Failure::usage(
+                    format!("cannot write the certificate to {}: {e}", path.display()),
+                    "pass a writable path with --cert-out",
+                )
+            })?;
         }
-        writeln!(out, "{}", path.display())?;
+        writeln!(out, "{}", path.display()).map_err(io_failure)?;
     }
-    out.flush()?;
+    out.flush().map_err(io_failure)?;
     drop(out);
     tracing::info!(
         url = emu.url(),
