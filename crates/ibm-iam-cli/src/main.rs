@@ -58,6 +58,10 @@ enum Command {
     /// Walk through tokens, verification and authorization against an embedded emulator.
     Demo(commands::demo::DemoArgs),
     /// Print shell completions.
+    #[command(after_help = "Examples:
+  ibm-iam completions bash > ~/.local/share/bash-completion/completions/ibm-iam
+  ibm-iam completions zsh > \"${fpath[1]}/_ibm-iam\"
+  ibm-iam completions fish > ~/.config/fish/completions/ibm-iam.fish")]
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
@@ -124,8 +128,10 @@ fn init_logging() {
     // Errors reach the user as one message on stderr; library warnings would repeat them.
     let filter = tracing_subscriber::EnvFilter::try_from_env("IBM_IAM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,ibm_iam_emulator=info"));
-    let color = std::io::stderr().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let color = output::colour(
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::io::stderr().is_terminal(),
+    );
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(color)

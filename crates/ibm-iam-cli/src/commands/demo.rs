@@ -24,9 +24,12 @@ const VIEWER: &str = "crn:v1:bluemix:public:iam::::role:Viewer";
 
 /// Options of `ibm-iam demo`.
 #[derive(Debug, Args)]
-#[command(
-    after_help = "Runs entirely on this machine: an in-process IAM emulator on a free loopback port."
-)]
+#[command(after_help = "Examples:
+  ibm-iam demo                     # readable, with timings
+  ibm-iam demo --json | jq .verify # one JSON document for scripts
+  NO_COLOR=1 ibm-iam demo          # no colours even on a terminal
+
+Runs entirely on this machine: an in-process IAM emulator on a free loopback port.")]
 pub struct DemoArgs {
     /// Print one JSON document instead of text (same as --output json).
     #[arg(long)]
