@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use ibm_iam::config::ServiceConfig;
+use ibm_iam::http::retry::Backoff;
+use ibm_iam::token::RetryPolicy;
 use ibm_iam::{Endpoint, HttpConfig, TokenManager};
 
 use crate::Failure;
@@ -20,20 +22,106 @@ pub fn endpoint(iam_url: Option<&str>) -> Result<Endpoint, Failure> {
     }
 }
 
-/// HTTP settings for the CLI: fail fast on an unreachable endpoint.
-pub fn http() -> HttpConfig {
-    HttpConfig::default()
-        .connect_timeout(Duration::from_secs(5))
-        .request_timeout(Duration::from_secs(10))
-        .user_agent_suffix("ibm-iam-cli")
+/// The default of `--timeout`, in seconds.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 15;
+
+/// How long a command may wait for IAM (`--timeout`), and the HTTP and retry settings that
+/// follow from it.
+///
+/// The library's defaults suit long-running services (30 s per request, three attempts, a
+/// minute in all); a person at a terminal wants a quick, clear failure instead. So: a few
+/// seconds to connect, half the budget per request, two attempts, and the whole budget as
+/// the deadline of every retry loop. `main` also bounds the command as a whole.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    total: Duration,
+}
+
+impl Budget {
+    /// A budget of `total` (at least one second).
+    pub fn new(total: Duration) -> Self {
+        Self {
+            total: total.max(Duration::from_secs(1)),
+        }
+    }
+
+    /// The whole budget.
+    pub fn total(self) -> Duration {
+        self.total
+    }
+
+    /// HTTP settings: fail fast on an unreachable endpoint.
+    pub fn http(self) -> HttpConfig {
+        HttpConfig::default()
+            .connect_timeout(self.total.min(Duration::from_secs(3)))
+            .request_timeout(self.per_request())
+            .user_agent_suffix("ibm-iam-cli")
+    }
+
+    /// Time for one request: half the budget, so that two attempts fit.
+    fn per_request(self) -> Duration {
+        (self.total / 2).max(Duration::from_secs(1))
+    }
+
+    /// Two attempts for a token, within the budget.
+    pub fn token_retry(self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 2,
+            retry_backoff: self.backoff(),
+            deadline: self.total,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// The PDP's retries: two attempts within the budget (for `PdpClientBuilder::retries`).
+    pub fn pdp_retries(self) -> (u32, Backoff, Duration) {
+        (2, self.backoff(), self.total)
+    }
+
+    fn backoff(self) -> Backoff {
+        Backoff {
+            base: Duration::from_millis(250),
+            max: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(DEFAULT_TIMEOUT_SECS))
+    }
+}
+
+/// Runs the part of a command that talks to IAM within the budget (plus a little slack, so
+/// that the library's own, more precise, timeout error normally comes first). Reading a
+/// token from stdin happens before, so a slow typist is not timed out.
+pub async fn bounded<T>(
+    budget: Budget,
+    work: impl std::future::Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    let limit = budget.total() + Duration::from_secs(2);
+    match tokio::time::timeout(limit, work).await {
+        Ok(r) => r,
+        Err(_) => Err(Failure::transient(format!(
+            "no answer from IAM within the {} s allowed (--timeout)",
+            budget.total().as_secs()
+        ))),
+    }
 }
 
 /// A token manager: `--profile SERVICE` reads IBM's `<SERVICE>_*` keys (environment,
 /// `ibm-credentials.env`), otherwise `IBMCLOUD_API_KEY`.
+///
+/// Its endpoint is `--iam-url`, else the profile's `<SERVICE>_AUTH_URL`, else production;
+/// the HTTP settings returned with it (the budget's, and the profile's
+/// `<SERVICE>_AUTH_DISABLE_SSL`) are the ones to use for other calls to that endpoint.
 pub fn token_manager(
     profile: Option<&str>,
     iam_url: Option<&str>,
-) -> Result<TokenManager, Failure> {
+    budget: Budget,
+) -> Result<(TokenManager, HttpConfig), Failure> {
+    // The profile's own `<SERVICE>_AUTH_DISABLE_SSL=true` survives the CLI's HTTP settings.
+    let mut insecure = false;
     let builder = match profile {
         Some(service) => {
             let cfg = ServiceConfig::from_environment(service)
@@ -48,6 +136,9 @@ pub fn token_manager(
                         ),
                     )
                 })?;
+            insecure = cfg
+                .get("AUTH_DISABLE_SSL")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"));
             cfg.token_manager_builder()
                 .map_err(|e| Failure::usage(e.to_string(), "check the service's credentials"))?
         }
@@ -68,10 +159,13 @@ pub fn token_manager(
         Some(u) => builder.endpoint(endpoint(Some(u))?),
         None => builder,
     };
-    builder
-        .http(http())
+    let http = budget.http().danger_accept_invalid_certs(insecure);
+    let tokens = builder
+        .http(http.clone())
+        .retry(budget.token_retry())
         .build()
-        .map_err(|e| Failure::usage(e.to_string(), "check the credentials"))
+        .map_err(|e| Failure::usage(e.to_string(), "check the credentials"))?;
+    Ok((tokens, http))
 }
 
 /// A token from an argument, or from stdin with `-` (or no argument).
@@ -107,3 +201,24 @@ pub fn token_arg(arg: Option<&str>) -> Result<String, Failure> {
 }
 
 use std::io::Read as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_bounds_every_retry_loop() {
+        let b = Budget::new(Duration::from_secs(10));
+        let r = b.token_retry();
+        assert_eq!(r.max_attempts, 2);
+        assert_eq!(r.deadline, Duration::from_secs(10));
+        let (attempts, _, deadline) = b.pdp_retries();
+        assert_eq!((attempts, deadline), (2, Duration::from_secs(10)));
+        assert_eq!(b.per_request(), Duration::from_secs(5));
+        assert_eq!(Budget::new(Duration::ZERO).total(), Duration::from_secs(1));
+        assert_eq!(
+            Budget::default().total(),
+            Duration::from_secs(DEFAULT_TIMEOUT_SECS)
+        );
+    }
+}

@@ -3,15 +3,21 @@
 //! Exit codes: 0 success (for `authz`: permitted; for `validate`: valid), 1 a negative
 //! verdict (`authz`: denied; `validate`: the token is invalid), 2 an error (bad usage,
 //! missing credentials, IAM unreachable).
+//!
+//! `--timeout SECONDS` (default 15) bounds how long `token`, `validate`, `authz` and
+//! `roles` wait for IAM, retries included: an unreachable endpoint fails within it with a
+//! hint, instead of after the library's service-grade minute.
 
 mod commands;
 mod creds;
 mod output;
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use creds::Budget;
 use output::Format;
 
 /// IBM Cloud IAM from the command line: tokens, verification, authorization, roles, and a
@@ -29,7 +35,8 @@ use output::Format;
   ibm-iam emulator --tls --apikey test-key
 
 Environment: IBMCLOUD_API_KEY (credentials), IBM_IAM_URL (endpoint), <SERVICE>_* keys for
---profile, NO_COLOR, IBM_IAM_LOG (log filter, e.g. debug).
+--profile (environment or ibm-credentials.env; IBM_CREDENTIALS_FILE names the file),
+IBM_IAM_TIMEOUT (--timeout), NO_COLOR, IBM_IAM_LOG (log filter, e.g. debug).
 Exit codes: 0 success/permitted/valid, 1 denied/invalid, 2 error."
 )]
 struct Cli {
@@ -39,6 +46,16 @@ struct Cli {
     /// Output format.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Text)]
     output: Format,
+    /// Seconds to wait for IAM in all, retries included, before giving up.
+    #[arg(
+        long,
+        global = true,
+        env = "IBM_IAM_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = creds::DEFAULT_TIMEOUT_SECS,
+        value_parser = clap::value_parser!(u64).range(1..=600)
+    )]
+    timeout: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -95,6 +112,15 @@ impl Failure {
         }
     }
 
+    /// IAM could not be reached or failed, so nothing was decided (exit 2): retrying may help.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+            hint: Some(UNREACHABLE_HINT.to_owned()),
+        }
+    }
+
     /// A negative verdict (exit 1), already reported on stdout.
     pub fn verdict() -> Self {
         Self {
@@ -105,20 +131,15 @@ impl Failure {
     }
 }
 
+/// The hint for anything transient: IAM unreachable, slow or failing.
+const UNREACHABLE_HINT: &str = "IAM could not be reached or failed; check --iam-url and the network, then retry (--timeout SECONDS allows longer)";
+
 impl From<ibm_iam::Error> for Failure {
     fn from(e: ibm_iam::Error) -> Self {
-        let hint = if e.is_transient() {
-            Some(
-                "IAM could not be reached or failed; check --iam-url and the network, then retry"
-                    .to_owned(),
-            )
+        if e.is_transient() {
+            Self::transient(e.to_string())
         } else {
-            None
-        };
-        Self {
-            code: 2,
-            message: e.to_string(),
-            hint,
+            Self::error(e.to_string())
         }
     }
 }
@@ -164,12 +185,13 @@ fn main() -> ExitCode {
     };
     let iam_url = cli.iam_url.as_deref();
     let out = cli.output;
+    let budget = Budget::new(Duration::from_secs(cli.timeout));
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Token(a) => commands::token::run(a, iam_url, out).await,
-            Command::Validate(a) => commands::validate::run(a, iam_url, out).await,
-            Command::Authz(a) => commands::authz::run_authz(a, iam_url, out).await,
-            Command::Roles(a) => commands::authz::run_roles(a, iam_url, out).await,
+            Command::Token(a) => commands::token::run(a, iam_url, out, budget).await,
+            Command::Validate(a) => commands::validate::run(a, iam_url, out, budget).await,
+            Command::Authz(a) => commands::authz::run_authz(a, iam_url, out, budget).await,
+            Command::Roles(a) => commands::authz::run_roles(a, iam_url, out, budget).await,
             Command::Emulator(a) => commands::emulator::run(a).await,
             Command::Demo(a) => commands::demo::run(a, out).await,
             Command::Completions { .. } => Ok(()),

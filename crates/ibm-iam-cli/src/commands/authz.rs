@@ -5,6 +5,7 @@ use ibm_iam::TokenValidator;
 use ibm_iam::authz::{AuthzRequest, Decision, Environment, PdpClient, Resource, Subject};
 use serde_json::json;
 
+use crate::creds::Budget;
 use crate::output::{Format, Style, print_json};
 use crate::{Failure, creds};
 
@@ -77,28 +78,59 @@ fn pairs(list: &[String], what: &str) -> Result<Vec<(String, String)>, Failure> 
         .collect()
 }
 
-async fn resolve(
-    t: &Target,
-    iam_url: Option<&str>,
-) -> Result<(PdpClient, Subject, Resource), Failure> {
-    let endpoint = creds::endpoint(iam_url)?;
-    let subject = match (&t.token, &t.subject) {
-        (Some(tok), _) => {
-            let token = creds::token_arg(Some(tok))?;
-            let validator = TokenValidator::builder()
-                .endpoint(endpoint.clone())
-                .http(creds::http())
-                .build()
-                .map_err(|e| Failure::usage(e.to_string(), "check --iam-url"))?;
-            let claims = validator.validate(&token).await.map_err(|e| {
+/// Who is asking: an IAM id, or a token still to be verified.
+enum Who {
+    Id(Subject),
+    Token(String, TokenValidator),
+}
+
+/// Everything parsed and built, nothing sent yet.
+struct Prepared {
+    pdp: PdpClient,
+    who: Who,
+    resource: Resource,
+}
+
+impl Prepared {
+    /// The subject; from a token, once verified. A verdict on the token is bad usage, but
+    /// keys that cannot be fetched decide nothing, and the error says so.
+    async fn subject(&self) -> Result<Subject, Failure> {
+        let (token, validator) = match &self.who {
+            Who::Id(s) => return Ok(s.clone()),
+            Who::Token(t, v) => (t, v),
+        };
+        let claims = validator.validate(token).await.map_err(|e| {
+            if e.is_transient() {
+                Failure::transient(format!("cannot verify the subject's token now: {e}"))
+            } else {
                 Failure::usage(
                     format!("the subject's token is not valid: {e}"),
                     "pass a current token of the subject, or --subject ID",
                 )
-            })?;
-            Subject::from_claims(&claims)?
+            }
+        })?;
+        Ok(Subject::from_claims(&claims)?)
+    }
+}
+
+/// Parses the target and builds the clients; reads a `--token -` from stdin, sends nothing.
+///
+/// Everything talks to the service credentials' endpoint: `--iam-url`, else the profile's
+/// `<SERVICE>_AUTH_URL`, else production.
+fn prepare(t: &Target, iam_url: Option<&str>, budget: Budget) -> Result<Prepared, Failure> {
+    let (tokens, http) = creds::token_manager(t.profile.as_deref(), iam_url, budget)?;
+    let endpoint = tokens.endpoint().clone();
+    let who = match (&t.token, &t.subject) {
+        (Some(tok), _) => {
+            let token = creds::token_arg(Some(tok))?;
+            let validator = TokenValidator::builder()
+                .endpoint(endpoint.clone())
+                .http(http.clone())
+                .build()
+                .map_err(|e| Failure::usage(e.to_string(), "check --iam-url"))?;
+            Who::Token(token, validator)
         }
-        (None, Some(id)) => Subject::attributes(id, &t.scope),
+        (None, Some(id)) => Who::Id(Subject::attributes(id, &t.scope)),
         (None, None) => return Err(Failure::usage("no subject", "pass --token or --subject")),
     };
     let resource = match &t.resource {
@@ -111,12 +143,13 @@ async fn resolve(
             b.build()
         }
     };
-    let tokens = creds::token_manager(t.profile.as_deref(), iam_url)?;
+    let (attempts, backoff, deadline) = budget.pdp_retries();
     let pdp = PdpClient::builder(tokens)
         .endpoint(endpoint)
-        .http(creds::http())
+        .http(http)
+        .retries(attempts, backoff, deadline)
         .build()?;
-    Ok((pdp, subject, resource))
+    Ok(Prepared { pdp, who, resource })
 }
 
 fn decision_json(d: &Decision) -> serde_json::Value {
@@ -134,14 +167,25 @@ fn decision_json(d: &Decision) -> serde_json::Value {
 }
 
 /// Runs `authz`.
-pub async fn run_authz(args: AuthzArgs, iam_url: Option<&str>, out: Format) -> Result<(), Failure> {
-    let (pdp, subject, resource) = resolve(&args.target, iam_url).await?;
+pub async fn run_authz(
+    args: AuthzArgs,
+    iam_url: Option<&str>,
+    out: Format,
+    budget: Budget,
+) -> Result<(), Failure> {
+    let p = prepare(&args.target, iam_url, budget)?;
     let mut env = Environment::none();
     for (k, v) in pairs(&args.env, "--env")? {
         env = env.with(k, v);
     }
-    let req = AuthzRequest::new(subject, &args.action, resource).environment(env);
-    let d = pdp.authorize(req).await?;
+    // One budget for all of it: verifying the subject's token, the service's own token,
+    // and the PDP call.
+    let d = creds::bounded(budget, async {
+        let subject = p.subject().await?;
+        let req = AuthzRequest::new(subject, &args.action, p.resource.clone()).environment(env);
+        Ok(p.pdp.authorize(req).await?)
+    })
+    .await?;
     let style = Style::detect();
     match out {
         Format::Json => print_json(&decision_json(&d)),
@@ -177,9 +221,18 @@ pub async fn run_authz(args: AuthzArgs, iam_url: Option<&str>, out: Format) -> R
 }
 
 /// Runs `roles`.
-pub async fn run_roles(args: RolesArgs, iam_url: Option<&str>, out: Format) -> Result<(), Failure> {
-    let (pdp, subject, resource) = resolve(&args.target, iam_url).await?;
-    let roles = pdp.roles(&subject, &resource).await?;
+pub async fn run_roles(
+    args: RolesArgs,
+    iam_url: Option<&str>,
+    out: Format,
+    budget: Budget,
+) -> Result<(), Failure> {
+    let p = prepare(&args.target, iam_url, budget)?;
+    let roles = creds::bounded(budget, async {
+        let subject = p.subject().await?;
+        Ok(p.pdp.roles(&subject, &p.resource).await?)
+    })
+    .await?;
     let style = Style::detect();
     let list = |rs: &[ibm_iam::authz::RoleActions]| {
         rs.iter()

@@ -4,6 +4,7 @@ use base64::Engine as _;
 use clap::Args;
 use serde_json::{Value, json};
 
+use crate::creds::Budget;
 use crate::output::{Format, print_json};
 use crate::{Failure, creds};
 
@@ -40,9 +41,14 @@ pub fn peek_claims(token: &str) -> Value {
 }
 
 /// Runs the command.
-pub async fn run(args: TokenArgs, iam_url: Option<&str>, out: Format) -> Result<(), Failure> {
-    let tm = creds::token_manager(args.profile.as_deref(), iam_url)?;
-    let token = tm.get_token().await?;
+pub async fn run(
+    args: TokenArgs,
+    iam_url: Option<&str>,
+    out: Format,
+    budget: Budget,
+) -> Result<(), Failure> {
+    let (tm, _) = creds::token_manager(args.profile.as_deref(), iam_url, budget)?;
+    let token = creds::bounded(budget, async { Ok(tm.get_token().await?) }).await?;
     if args.json || out == Format::Json {
         let c = peek_claims(token.expose_secret());
         print_json(&json!({

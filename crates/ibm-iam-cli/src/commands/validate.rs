@@ -3,6 +3,7 @@
 use clap::Args;
 use ibm_iam::TokenValidator;
 
+use crate::creds::Budget;
 use crate::output::{Format, Style, print_json};
 use crate::{Failure, creds};
 
@@ -23,11 +24,16 @@ pub struct ValidateArgs {
 }
 
 /// Runs the command.
-pub async fn run(args: ValidateArgs, iam_url: Option<&str>, out: Format) -> Result<(), Failure> {
+pub async fn run(
+    args: ValidateArgs,
+    iam_url: Option<&str>,
+    out: Format,
+    budget: Budget,
+) -> Result<(), Failure> {
     let token = creds::token_arg(args.token.as_deref())?;
     let mut b = TokenValidator::builder()
         .endpoint(creds::endpoint(iam_url)?)
-        .http(creds::http());
+        .http(budget.http());
     if let Some(i) = args.issuer {
         b = b.issuer(i);
     }
@@ -35,7 +41,8 @@ pub async fn run(args: ValidateArgs, iam_url: Option<&str>, out: Format) -> Resu
         .build()
         .map_err(|e| Failure::usage(e.to_string(), "check --iam-url and --issuer"))?;
     let style = Style::detect();
-    match validator.validate(&token).await {
+    let outcome = creds::bounded(budget, async { Ok(validator.validate(&token).await) }).await?;
+    match outcome {
         Ok(claims) => {
             match out {
                 Format::Json => {
@@ -55,7 +62,9 @@ pub async fn run(args: ValidateArgs, iam_url: Option<&str>, out: Format) -> Resu
             }
             Ok(())
         }
-        Err(e) if e.is_transient() => Err(Failure::error(format!("could not decide: {e}"))),
+        Err(e) if e.is_transient() => Err(Failure::transient(format!(
+            "could not decide whether the token is valid: {e}"
+        ))),
         Err(e) => {
             match out {
                 Format::Json => {
