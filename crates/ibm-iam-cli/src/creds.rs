@@ -168,10 +168,46 @@ pub fn token_manager(
     Ok((tokens, http))
 }
 
-/// A token from an argument, or from stdin with `-` (or no argument).
+/// Where the token comes from.
+#[derive(Debug, PartialEq, Eq)]
+enum Source<'a> {
+    /// The argument itself.
+    Arg(&'a str),
+    /// Standard input; `prompt` when it is a terminal (so the user knows we wait).
+    Stdin { prompt: bool },
+    /// No argument and stdin is a terminal: waiting silently would look like a hang.
+    Refuse,
+}
+
+/// No argument reads a pipe (`ibm-iam token | ibm-iam validate`) but refuses a terminal;
+/// an explicit `-` reads even a terminal, after saying so on stderr.
+fn source(arg: Option<&str>, stdin_is_terminal: bool) -> Source<'_> {
+    match arg {
+        Some("-") => Source::Stdin {
+            prompt: stdin_is_terminal,
+        },
+        Some(t) => Source::Arg(t),
+        None if stdin_is_terminal => Source::Refuse,
+        None => Source::Stdin { prompt: false },
+    }
+}
+
+/// A token from an argument, or from stdin with `-` (or with no argument when stdin is not
+/// a terminal).
 pub fn token_arg(arg: Option<&str>) -> Result<String, Failure> {
-    let raw = match arg {
-        Some("-") | None => {
+    use std::io::IsTerminal as _;
+    let raw = match source(arg, std::io::stdin().is_terminal()) {
+        Source::Arg(t) => t.to_owned(),
+        Source::Refuse => {
+            return Err(Failure::usage(
+                "no token given",
+                "pass the token as an argument, pipe it in (ibm-iam token | ibm-iam validate), or pass '-' to type it",
+            ));
+        }
+        Source::Stdin { prompt } => {
+            if prompt {
+                eprintln!("reading the token from stdin; paste it, then press Enter and Ctrl-D");
+            }
             let mut s = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin().take(64 * 1024), &mut s).map_err(
                 |e| {
@@ -183,7 +219,6 @@ pub fn token_arg(arg: Option<&str>) -> Result<String, Failure> {
             )?;
             s
         }
-        Some(t) => t.to_owned(),
     };
     let t = raw.trim();
     let t = t
@@ -205,6 +240,15 @@ use std::io::Read as _;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_argument_reads_a_pipe_but_refuses_a_terminal() {
+        assert_eq!(source(None, false), Source::Stdin { prompt: false });
+        assert_eq!(source(None, true), Source::Refuse);
+        assert_eq!(source(Some("-"), false), Source::Stdin { prompt: false });
+        assert_eq!(source(Some("-"), true), Source::Stdin { prompt: true });
+        assert_eq!(source(Some("eyJ"), true), Source::Arg("eyJ"));
+    }
 
     #[test]
     fn the_budget_bounds_every_retry_loop() {

@@ -160,8 +160,26 @@ fn init_logging() {
         .init();
 }
 
+/// Flags that clap cannot see conflict because one of them is global: `token --header`
+/// prints a header line, so it cannot also honour `--output json`.
+fn check_conflicts(cli: &Cli) {
+    if let Command::Token(a) = &cli.command
+        && a.header()
+        && cli.output == Format::Json
+    {
+        use clap::CommandFactory as _;
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "the argument '--header' cannot be used with '--output json'",
+            )
+            .exit();
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    check_conflicts(&cli);
     if let Command::Completions { shell } = cli.command {
         use clap::CommandFactory as _;
         clap_complete::generate(

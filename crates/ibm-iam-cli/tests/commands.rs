@@ -64,6 +64,23 @@ fn emulator_with(tls: Tls) -> (String, EmulatorState, tokio::runtime::Runtime) {
     (url, state, rt)
 }
 
+/// A token the emulator issued two hours ago (its clock set back, then forward again).
+fn expired_token(url: &str, state: &EmulatorState) -> String {
+    state.clock().advance(-2 * 3600);
+    let body: serde_json::Value = reqwest::blocking::Client::new()
+        .post(format!("{url}/identity/token"))
+        .form(&[
+            ("grant_type", "urn:ibm:params:oauth:grant-type:apikey"),
+            ("apikey", KEY),
+        ])
+        .send()
+        .expect("send")
+        .json()
+        .expect("json");
+    state.clock().advance(2 * 3600);
+    body["access_token"].as_str().expect("token").to_owned()
+}
+
 #[test]
 fn token_in_every_format_and_validate_it() {
     let (url, _rt) = emulator();
@@ -107,13 +124,58 @@ fn token_in_every_format_and_validate_it() {
     let bad = run(&["validate", &forged], &env, None);
     assert_eq!(bad.status.code(), Some(1));
     assert!(
-        text(&bad.stdout).contains("invalid"),
+        text(&bad.stdout).contains("invalid") && text(&bad.stdout).contains("[check: signature]"),
         "{}",
         text(&bad.stdout)
     );
+    let bad = run(&["-o", "json", "validate", &forged], &env, None);
+    let v: serde_json::Value = serde_json::from_slice(&bad.stdout).expect("json");
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["check"], "signature");
     let malformed = run(&["validate", "-"], &env, Some("not-a-token"));
     assert_eq!(malformed.status.code(), Some(1));
     assert!(text(&malformed.stdout).contains("malformed"));
+    let malformed = run(&["-o", "json", "validate", "-"], &env, Some("not-a-token"));
+    let v: serde_json::Value = serde_json::from_slice(&malformed.stdout).expect("json");
+    assert_eq!(v["check"], "malformed");
+
+    // With no argument, a token piped to stdin is read.
+    let piped = run(&["validate"], &env, Some(&token));
+    assert_eq!(piped.status.code(), Some(0), "{}", text(&piped.stderr));
+}
+
+#[test]
+fn validate_names_the_expired_check() {
+    let (url, state, _rt) = emulator_with(Tls::Off);
+    let env = [("IBM_IAM_URL", url.as_str())];
+    let old = expired_token(&url, &state);
+    let out = run(&["-o", "json", "validate", &old], &env, None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["check"], "expired", "{v}");
+    assert!(v["reason"].as_str().expect("reason").contains("expired"));
+    let out = run(&["validate", &old], &env, None);
+    assert!(
+        text(&out.stdout).contains("[check: expired]"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn header_and_json_output_conflict() {
+    for args in [
+        &["-o", "json", "token", "--header"][..],
+        &["token", "--header", "--output", "json"],
+        &["token", "--header", "--json"],
+    ] {
+        let out = run(args, &[("IBMCLOUD_API_KEY", KEY)], None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains("cannot be used with"), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
 }
 
 #[test]
@@ -195,6 +257,14 @@ fn usage_errors_are_clear_and_exit_2() {
 
     let out = run(&["--no-such-flag"], &[], None);
     assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("unexpected argument '--no-such-flag'") && err.contains("Usage: ibm-iam"),
+        "{err}"
+    );
+    let out = run(&["validate", "--no-such-flag"], &[], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unexpected argument '--no-such-flag'"));
     let out = run(&["validate", "-"], &[], Some(""));
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no token"));
@@ -307,5 +377,16 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
     assert!(
         plain.contains("invalid:") && !plain.contains('\x1b'),
         "{plain:?}"
+    );
+}
+
+#[test]
+fn validate_without_a_token_on_a_terminal_says_so_instead_of_waiting() {
+    let Some(out) = on_a_terminal("validate", true) else {
+        return;
+    };
+    assert!(
+        out.contains("no token given") && out.contains("hint:"),
+        "{out:?}"
     );
 }

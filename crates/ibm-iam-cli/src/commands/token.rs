@@ -18,12 +18,19 @@ pub struct TokenArgs {
     /// Read IBM's <SERVICE>_* credentials (environment, ibm-credentials.env) instead of IBMCLOUD_API_KEY.
     #[arg(long, value_name = "SERVICE")]
     profile: Option<String>,
-    /// Print `Authorization: Bearer <token>`.
+    /// Print `Authorization: Bearer <token>` (not with --json or --output json).
     #[arg(long, conflicts_with = "json")]
     header: bool,
     /// Print JSON with the expiry and a summary of the claims (same as --output json).
     #[arg(long)]
     json: bool,
+}
+
+impl TokenArgs {
+    /// Whether `--header` was given.
+    pub fn header(&self) -> bool {
+        self.header
+    }
 }
 
 /// The claims of a token, decoded without verification (for display only).
