@@ -1,8 +1,9 @@
 //! A reqwest client that carries IAM bearer tokens.
 
-use reqwest::{RequestBuilder, Response, StatusCode};
+use reqwest::{Request, RequestBuilder, Response, StatusCode};
 
 use crate::error::Error;
+use crate::secret::AccessToken;
 use crate::token::TokenManager;
 
 /// A `reqwest::Client` with a [`TokenManager`]: every request gets `Authorization: Bearer`;
@@ -45,19 +46,33 @@ impl BearerClient {
         self.http.request(method, url)
     }
 
-    /// Sends with a bearer token. A request whose body is a stream cannot be repeated, so
-    /// its 401 is returned as is.
+    /// Sends with a bearer token, in place of any `Authorization` header the request
+    /// already has (one request never carries two).
+    ///
+    /// On a 401 the rejected token is dropped (only that one: a newer token another caller
+    /// fetched meanwhile is kept) and the request is sent once more with a fresh token. A
+    /// second 401 is returned as is, and leaves the fresh token in place, so a service that
+    /// refuses every token does not turn each request into a token fetch. A request whose
+    /// body is a stream cannot be repeated: its 401 is returned as is, and the next request
+    /// gets a fresh token.
     pub async fn send(&self, req: RequestBuilder) -> Result<Response, Error> {
+        // The builder knows its own client, which may not be ours.
+        let (http, req) = req.build_split();
+        let mut req = req.map_err(transport)?;
         let retry = req.try_clone();
         let token = self.tokens.get_token().await?;
-        let resp = send(req.header(reqwest::header::AUTHORIZATION, token.bearer_header())).await?;
+        authorize(&mut req, &token);
+        let resp = http.execute(req).await.map_err(transport)?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);
         }
-        let Some(again) = retry else { return Ok(resp) };
         self.tokens.invalidate(&token);
+        let Some(mut again) = retry else {
+            return Ok(resp);
+        };
         let fresh = self.tokens.get_token().await?;
-        send(again.header(reqwest::header::AUTHORIZATION, fresh.bearer_header())).await
+        authorize(&mut again, &fresh);
+        http.execute(again).await.map_err(transport)
     }
 
     /// The token manager.
@@ -66,8 +81,14 @@ impl BearerClient {
     }
 }
 
-async fn send(req: RequestBuilder) -> Result<Response, Error> {
-    req.send().await.map_err(|e| Error::Transport {
+/// Sets the one `Authorization` header (`insert` replaces every earlier value).
+fn authorize(req: &mut Request, token: &AccessToken) {
+    req.headers_mut()
+        .insert(reqwest::header::AUTHORIZATION, token.bearer_header());
+}
+
+fn transport(e: reqwest::Error) -> Error {
+    Error::Transport {
         kind: if e.is_timeout() {
             crate::error::TransportKind::Timeout
         } else if e.is_connect() {
@@ -77,5 +98,5 @@ async fn send(req: RequestBuilder) -> Result<Response, Error> {
         },
         url: e.url().map(|u| u.as_str().to_owned()).unwrap_or_default(),
         message: e.to_string(),
-    })
+    }
 }

@@ -4,4 +4,5 @@
 
 #[path = "../../examples/books_service.rs"]
 mod books;
+mod client;
 mod service;
