@@ -38,9 +38,21 @@ struct Shared {
 /// A tower [`Layer`](tower::Layer) that verifies bearer tokens and, when given a
 /// [`PdpClient`] and a [`RouteAuthz`], authorizes each request.
 ///
-/// Answers (IAM's API error shape, never containing the token): 401 with
-/// `WWW-Authenticate: Bearer …` for a missing, malformed, expired or forged token; 403 for a
-/// denied action; 503 when the keys or the PDP cannot be reached (fail closed).
+/// Answers, as RFC 6750 says and in IAM's API error shape (`errors[]`, `trace`,
+/// `status_code`; never containing the token):
+///
+/// * 401 with `WWW-Authenticate: Bearer realm="…"` and no error code when the request
+///   carries no bearer token (no `Authorization` header, or another scheme such as `Basic`);
+/// * 400 `invalid_request` for a malformed one (`Bearer` with no token, characters a token
+///   cannot have, more than one `Authorization` header);
+/// * 401 `invalid_token` for an expired, forged or otherwise refused token, and for a
+///   verified token that names no subject (no `iam_id`) on a route that authorizes;
+/// * 403 `insufficient_scope` for a denied action;
+/// * 503 when the keys or the PDP cannot be reached (fail closed).
+///
+/// Every refusal carries a `Transaction-Id` header, also in the body as `trace`: the
+/// request's own `Transaction-Id` when it sent a sane one (up to 128 characters of
+/// `A-Za-z0-9-_.:`), else a fresh random one.
 ///
 /// ```no_run
 /// # fn demo(validator: ibm_iam::TokenValidator, pdp: ibm_iam::authz::PdpClient) {
@@ -122,50 +134,191 @@ impl<S> std::fmt::Debug for IamAuth<S> {
     }
 }
 
-fn refuse(
-    status: StatusCode,
-    code: &str,
-    message: &str,
-    www: Option<String>,
-) -> Response<axum::body::Body> {
-    let body = json!({
-        "errors": [{ "code": code, "message": message }],
-        "status_code": status.as_u16(),
-    });
-    let mut resp = Response::new(axum::body::Body::from(body.to_string()));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Some(v) = www.and_then(|w| HeaderValue::from_str(&w).ok()) {
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+/// The transaction id of a refusal: the caller's, when sane, else a fresh one.
+fn transaction_id(parts: &Parts) -> String {
+    let theirs = parts
+        .headers
+        .get("transaction-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=128).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        });
+    match theirs {
+        Some(t) => t.to_owned(),
+        None => {
+            let mut bytes = [0u8; 16];
+            // A failing system RNG leaves zeros: an id that is not unique, never a panic.
+            let _ = aws_lc_rs::rand::fill(&mut bytes);
+            let mut id = String::with_capacity(40);
+            id.push_str("ibm-iam-");
+            for b in bytes {
+                id.push_str(&format!("{b:02x}"));
+            }
+            id
+        }
     }
-    resp
+}
+
+/// A refusal: the status, IAM's error body and, for 400/401/403, the RFC 6750 challenge.
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    /// `error="…"` (and `error_description`) in the challenge; `None` for no error code.
+    challenge_error: Option<&'static str>,
+    /// `scope="…"` in the challenge.
+    scope: Option<String>,
+    challenge: bool,
+}
+
+impl Refusal {
+    /// 401 without an error code: the request has no bearer token (RFC 6750 §3.1).
+    fn missing(message: &str) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            code: "missing_token",
+            message: message.to_owned(),
+            challenge_error: None,
+            scope: None,
+            challenge: true,
+        }
+    }
+
+    /// 400 `invalid_request`: the credentials are malformed.
+    fn malformed(message: &str) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_request",
+            message: message.to_owned(),
+            challenge_error: Some("invalid_request"),
+            scope: None,
+            challenge: true,
+        }
+    }
+
+    /// 401 `invalid_token`.
+    fn invalid_token(message: String) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            code: "invalid_token",
+            message,
+            challenge_error: Some("invalid_token"),
+            scope: None,
+            challenge: true,
+        }
+    }
+
+    /// 403 `insufficient_scope`.
+    fn forbidden(action: &str) -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            code: "forbidden",
+            message: format!("not authorized to {action}"),
+            challenge_error: Some("insufficient_scope"),
+            scope: Some(action.to_owned()),
+            challenge: true,
+        }
+    }
+
+    /// No challenge: 5xx.
+    fn server(status: StatusCode, code: &'static str, message: &str) -> Self {
+        Self {
+            status,
+            code,
+            message: message.to_owned(),
+            challenge_error: None,
+            scope: None,
+            challenge: false,
+        }
+    }
+
+    fn into_response(self, realm: &str, trace: String) -> Response<axum::body::Body> {
+        let body = json!({
+            "errors": [{ "code": self.code, "message": self.message }],
+            "trace": trace,
+            "status_code": self.status.as_u16(),
+        });
+        let mut resp = Response::new(axum::body::Body::from(body.to_string()));
+        *resp.status_mut() = self.status;
+        let headers = resp.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&trace) {
+            headers.insert("transaction-id", v);
+        }
+        if self.challenge {
+            let mut www = format!("Bearer realm=\"{}\"", quoted(realm));
+            if let Some(error) = self.challenge_error {
+                www.push_str(&format!(
+                    ", error=\"{error}\", error_description=\"{}\"",
+                    quoted(&self.message)
+                ));
+            }
+            if let Some(scope) = &self.scope {
+                www.push_str(&format!(", scope=\"{}\"", quoted(scope)));
+            }
+            if let Ok(v) = HeaderValue::from_str(&www) {
+                headers.insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        resp
+    }
 }
 
 /// Quotes a value for a `WWW-Authenticate` parameter.
 fn quoted(s: &str) -> String {
     s.chars()
-        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+        .filter(|c| *c != '"' && *c != '\\' && !c.is_control() && c.is_ascii())
         .collect()
 }
 
-fn bearer(parts: &Parts) -> Result<&str, &'static str> {
-    let raw = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .ok_or("the request has no Authorization header")?
-        .to_str()
-        .map_err(|_| "the Authorization header is not valid text")?;
-    let (scheme, token) = raw
-        .trim()
-        .split_once(' ')
-        .ok_or("the Authorization header is not a bearer token")?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err("the Authorization header is not a bearer token");
+/// RFC 6750's `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(t: &str) -> bool {
+    let body = t.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+/// The bearer token of the request, or why there is none.
+fn bearer(parts: &Parts) -> Result<&str, Refusal> {
+    let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+    let Some(first) = values.next() else {
+        return Err(Refusal::missing("the request has no Authorization header"));
+    };
+    if values.next().is_some() {
+        return Err(Refusal::malformed(
+            "the request has more than one Authorization header",
+        ));
     }
-    Ok(token.trim())
+    let raw = first
+        .to_str()
+        .map_err(|_| Refusal::malformed("the Authorization header is not valid text"))?
+        .trim();
+    let (scheme, token) = raw.split_once(' ').unwrap_or((raw, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        // Another authentication method: no bearer credentials at all (RFC 6750 §3.1).
+        return Err(Refusal::missing(
+            "the Authorization header does not carry a bearer token",
+        ));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(Refusal::malformed(
+            "the Authorization header has no token after Bearer",
+        ));
+    }
+    if !is_b64token(token) {
+        return Err(Refusal::malformed(
+            "the bearer token has characters a token cannot have",
+        ));
+    }
+    Ok(token)
 }
 
 impl<S, B> tower::Service<Request<B>> for IamAuth<S>
@@ -189,88 +342,54 @@ where
         let shared = self.shared.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
-            let realm = quoted(&shared.realm);
-            let token = match bearer(&parts) {
-                Ok(t) => t.to_owned(),
-                Err(why) => {
-                    return Ok(refuse(
-                        StatusCode::UNAUTHORIZED,
-                        "missing_token",
-                        why,
-                        Some(format!("Bearer realm=\"{realm}\"")),
-                    ));
+            match check(&shared, &parts).await {
+                Ok(claims) => {
+                    parts.extensions.insert(VerifiedClaims(claims));
+                    inner.call(Request::from_parts(parts, body)).await
                 }
-            };
-            let claims = match shared.validator.validate(&token).await {
-                Ok(c) => c,
-                Err(e) if e.is_transient() => {
-                    return Ok(refuse(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "keys_unavailable",
-                        "the token cannot be verified now; retry later",
-                        None,
-                    ));
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    let www = format!(
-                        "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{}\"",
-                        quoted(&msg)
-                    );
-                    return Ok(refuse(
-                        StatusCode::UNAUTHORIZED,
-                        "invalid_token",
-                        &msg,
-                        Some(www),
-                    ));
-                }
-            };
-            if let Some((pdp, route)) = &shared.authz
-                && let Some((action, resource)) = route.route(&parts)
-            {
-                let subject = match Subject::from_claims(&claims) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        return Ok(refuse(
-                            StatusCode::UNAUTHORIZED,
-                            "invalid_token",
-                            &e.to_string(),
-                            None,
-                        ));
-                    }
-                };
-                match pdp
-                    .authorize(AuthzRequest::new(subject, &action, resource))
-                    .await
-                {
-                    Ok(d) if d.permitted => {}
-                    Ok(_) => {
-                        let www = format!(
-                            "Bearer realm=\"{realm}\", error=\"insufficient_scope\", scope=\"{}\"",
-                            quoted(&action)
-                        );
-                        return Ok(refuse(
-                            StatusCode::FORBIDDEN,
-                            "forbidden",
-                            &format!("not authorized to {action}"),
-                            Some(www),
-                        ));
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, %action, "authorization could not be decided; refusing");
-                        return Ok(refuse(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "authorization_unavailable",
-                            "authorization cannot be decided now; retry later",
-                            None,
-                        ));
-                    }
-                }
+                Err(refusal) => Ok(refusal.into_response(&shared.realm, transaction_id(&parts))),
             }
-            parts.extensions.insert(VerifiedClaims(claims));
-            inner.call(Request::from_parts(parts, body)).await
         })
     }
+}
+
+/// Verifies the request's token and, when the layer authorizes, its action.
+async fn check(shared: &Shared, parts: &Parts) -> Result<Claims, Refusal> {
+    let token = bearer(parts)?;
+    let claims = match shared.validator.validate(token).await {
+        Ok(c) => c,
+        Err(e) if e.is_transient() => {
+            return Err(Refusal::server(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "keys_unavailable",
+                "the token cannot be verified now; retry later",
+            ));
+        }
+        Err(e) => return Err(Refusal::invalid_token(e.to_string())),
+    };
+    if let Some((pdp, route)) = &shared.authz
+        && let Some((action, resource)) = route.route(parts)
+    {
+        // A verified token with no subject cannot be authorized: the token is unusable here.
+        let subject =
+            Subject::from_claims(&claims).map_err(|e| Refusal::invalid_token(e.to_string()))?;
+        match pdp
+            .authorize(AuthzRequest::new(subject, &action, resource))
+            .await
+        {
+            Ok(d) if d.permitted => {}
+            Ok(_) => return Err(Refusal::forbidden(&action)),
+            Err(e) => {
+                tracing::warn!(error = %e, %action, "authorization could not be decided; refusing");
+                return Err(Refusal::server(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "authorization_unavailable",
+                    "authorization cannot be decided now; retry later",
+                ));
+            }
+        }
+    }
+    Ok(claims)
 }
 
 /// The verified claims of the request's bearer token, for handlers behind
@@ -286,6 +405,9 @@ impl std::fmt::Debug for VerifiedClaims {
     }
 }
 
+/// Without [`IamAuthLayer`] in front, nothing was verified: that is the server's mistake,
+/// not the caller's, so the answer is 500 (and an error in the log), never a 401 that
+/// would send clients looking for a better token.
 impl<S: Send + Sync> FromRequestParts<S> for VerifiedClaims {
     type Rejection = Response<axum::body::Body>;
 
@@ -295,12 +417,120 @@ impl<S: Send + Sync> FromRequestParts<S> for VerifiedClaims {
             .get::<VerifiedClaims>()
             .cloned()
             .ok_or_else(|| {
-                refuse(
-                    StatusCode::UNAUTHORIZED,
-                    "missing_token",
-                    "this route is not behind IamAuthLayer",
-                    Some("Bearer realm=\"IBM Cloud IAM\"".into()),
+                tracing::error!(
+                    path = parts.uri.path(),
+                    "VerifiedClaims used on a route that is not behind IamAuthLayer"
+                );
+                Refusal::server(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_misconfigured",
+                    "the server is misconfigured: this route is not protected by IAM",
                 )
+                .into_response("IBM Cloud IAM", transaction_id(parts))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(values: &[&[u8]]) -> Parts {
+        let mut b = Request::builder();
+        for v in values {
+            b = b.header(
+                header::AUTHORIZATION,
+                HeaderValue::from_bytes(v).expect("value"),
+            );
+        }
+        b.body(()).expect("request").into_parts().0
+    }
+
+    #[test]
+    fn no_bearer_credentials_is_401_without_an_error_code() {
+        let cases: [&[&[u8]]; 3] = [
+            &[],
+            &[b"Basic YWxhZGRpbjpvcGVuc2VzYW1l"],
+            &[b"Negotiate abc"],
+        ];
+        for v in cases {
+            let r = bearer(&parts(v)).expect_err("refused");
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+            assert_eq!(r.challenge_error, None);
+        }
+    }
+
+    #[test]
+    fn malformed_bearer_credentials_are_400_invalid_request() {
+        let cases: [&[&[u8]]; 6] = [
+            &[b"Bearer"],
+            &[b"Bearer   "],
+            &[b"bearer a b"],
+            &[b"Bearer tok\xc3\xa9n"],
+            &[b"Bearer ab=cd"],
+            &[b"Bearer a.b.c", b"Bearer d.e.f"],
+        ];
+        for v in cases {
+            let r = bearer(&parts(v)).expect_err("refused");
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{v:?}");
+            assert_eq!(r.challenge_error, Some("invalid_request"));
+        }
+    }
+
+    #[test]
+    fn a_well_formed_bearer_token_is_taken_whatever_the_scheme_case() {
+        assert_eq!(bearer(&parts(&[b"Bearer a.b.c"])).ok(), Some("a.b.c"));
+        assert_eq!(
+            bearer(&parts(&[b"bEaReR  x-y_z~+/=="])).ok(),
+            Some("x-y_z~+/==")
+        );
+    }
+
+    #[test]
+    fn transaction_ids_are_echoed_only_when_sane() {
+        let with = |v: &str| {
+            let p = Request::builder()
+                .header("transaction-id", v)
+                .body(())
+                .expect("request")
+                .into_parts()
+                .0;
+            transaction_id(&p)
+        };
+        assert_eq!(with("abc-123_x.y:z"), "abc-123_x.y:z");
+        for bad in ["has space", "<script>", &"x".repeat(129)] {
+            let id = with(bad);
+            assert!(id.starts_with("ibm-iam-") && id.len() == 40, "{bad}: {id}");
+        }
+        assert_ne!(transaction_id(&parts(&[])), transaction_id(&parts(&[])));
+    }
+
+    #[test]
+    fn challenges_follow_rfc_6750() {
+        let www = |r: Refusal| {
+            r.into_response("IBM Cloud IAM", "t".into())
+                .headers()
+                .get(header::WWW_AUTHENTICATE)
+                .map(|v| v.to_str().expect("ascii").to_owned())
+        };
+        assert_eq!(
+            www(Refusal::missing("m")).as_deref(),
+            Some("Bearer realm=\"IBM Cloud IAM\"")
+        );
+        assert_eq!(
+            www(Refusal::malformed("no \"token\"")).as_deref(),
+            Some(
+                "Bearer realm=\"IBM Cloud IAM\", error=\"invalid_request\", error_description=\"no token\""
+            )
+        );
+        assert!(
+            www(Refusal::forbidden("books.book.read"))
+                .expect("www")
+                .ends_with("scope=\"books.book.read\"")
+        );
+        assert_eq!(
+            www(Refusal::server(StatusCode::SERVICE_UNAVAILABLE, "x", "y")),
+            None
+        );
     }
 }

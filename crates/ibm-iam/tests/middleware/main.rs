@@ -5,4 +5,5 @@
 #[path = "../../examples/books_service.rs"]
 mod books;
 mod client;
+mod layer;
 mod service;

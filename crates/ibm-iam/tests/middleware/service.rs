@@ -1,5 +1,5 @@
-//! 401 for missing, malformed, expired and forged tokens; 403 for a denied action; caches
-//! warm on repeats; BearerClient retries a 401 once with a fresh token.
+//! 401 for missing, expired and forged tokens, 400 for malformed ones; 403 for a denied
+//! action; caches warm on repeats; BearerClient retries a 401 once with a fresh token.
 
 use ibm_iam::authz::PdpClient;
 use ibm_iam::middleware::BearerClient;
@@ -121,9 +121,15 @@ async fn missing_malformed_expired_and_forged_tokens_get_401() {
     assert!(www.expect("www").starts_with("Bearer realm="));
     assert_eq!(body["errors"][0]["code"], "missing_token");
 
-    for bad in ["Basic abc", "Bearer", "Bearer not.a.token"] {
-        let (status, _, body) = get(&s.url, Some(bad)).await;
-        assert_eq!(status, 401, "{bad}");
+    for (bad, want) in [
+        ("Basic abc", 401),
+        ("Bearer", 400),
+        ("Bearer not a token", 400),
+        ("Bearer not.a.token", 401),
+    ] {
+        let (status, www, body) = get(&s.url, Some(bad)).await;
+        assert_eq!(status, want, "{bad}");
+        assert!(www.expect("www").starts_with("Bearer realm="), "{bad}");
         assert!(body["errors"][0]["message"].is_string());
     }
 
