@@ -1,5 +1,6 @@
 //! 401 for missing, expired and forged tokens, 400 for malformed ones; 403 for a denied
-//! action; caches warm on repeats; BearerClient retries a 401 once with a fresh token.
+//! action; caches warm on repeats; BearerClient and the books client calling the service;
+//! BearerClient retries a 401 once with a fresh token.
 
 use ibm_iam::authz::PdpClient;
 use ibm_iam::middleware::BearerClient;
@@ -8,6 +9,7 @@ use ibm_iam_emulator::{Emulator, RunningEmulator, Seed};
 use serde_json::{Value, json};
 
 use crate::books::books_app;
+use crate::books_client::{add_book, list_books};
 
 const ACCOUNT: &str = "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e";
 const ALICE_KEY: &str = "alice-apikey-0123456789abcdefghijklmnop";
@@ -16,6 +18,8 @@ const BOOKS_KEY: &str = "books-backend-apikey-0123456789abcdefghij";
 struct Setup {
     emu: RunningEmulator,
     url: String,
+    /// The service's validator (a handle on the same caches).
+    validator: TokenValidator,
 }
 
 async fn setup() -> Setup {
@@ -37,13 +41,17 @@ async fn setup() -> Setup {
         .build()
         .expect("tokens");
     let pdp = PdpClient::new(service_tokens).expect("pdp");
-    let app = books_app(validator, pdp, ACCOUNT.to_owned());
+    let app = books_app(validator.clone(), pdp, ACCOUNT.to_owned());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
-    Setup { emu, url }
+    Setup {
+        emu,
+        url,
+        validator,
+    }
 }
 
 /// A new service ID in the seed account with an API key and, when `role` is given, that
@@ -190,7 +198,10 @@ async fn permitted_passes_unpermitted_gets_403_and_repeats_hit_the_caches() {
     assert!(www.expect("www").contains("insufficient_scope"));
     assert_eq!(body["errors"][0]["code"], "forbidden");
 
-    // Repeats: no new key fetch, no new PDP call.
+    // Both tokens were verified once and are remembered by the service's validator.
+    assert_eq!(s.validator.status().cached_tokens, 2);
+
+    // Repeats: no new key fetch, no new PDP call, no new verification-cache entry.
     let keys = s.emu.state().counters().get("/identity/keys");
     let authz = s.emu.state().counters().get("/v2/authz");
     for _ in 0..20 {
@@ -199,6 +210,65 @@ async fn permitted_passes_unpermitted_gets_403_and_repeats_hit_the_caches() {
     }
     assert_eq!(s.emu.state().counters().get("/identity/keys"), keys);
     assert_eq!(s.emu.state().counters().get("/v2/authz"), authz);
+    assert_eq!(s.validator.status().cached_tokens, 2);
+
+    // The signal is real: with the cache emptied, the next request is verified afresh and
+    // remembered again (and its PDP decision still comes from the decision cache).
+    s.validator.clear_cache();
+    assert_eq!(s.validator.status().cached_tokens, 0);
+    assert_eq!(get(&s.url, Some(&format!("Bearer {reader}"))).await.0, 200);
+    assert_eq!(s.validator.status().cached_tokens, 1);
+    assert_eq!(s.emu.state().counters().get("/v2/authz"), authz);
+}
+
+#[tokio::test]
+async fn the_books_client_calls_the_service_with_bearer_tokens() {
+    let s = setup().await;
+    let client_for = |key: String| {
+        BearerClient::new(
+            reqwest::Client::new(),
+            TokenManager::builder()
+                .api_key(key)
+                .endpoint_url(s.emu.url())
+                .build()
+                .expect("tm"),
+        )
+    };
+    let writer = client_for(identity(&s.emu, "writer", Some("Writer")).await);
+    let reader = client_for(identity(&s.emu, "reader", Some("Reader")).await);
+    let nobody = client_for(identity(&s.emu, "nobody", None).await);
+    let before = s.emu.state().counters().get("/identity/token");
+
+    let (status, body) = add_book(&writer, &s.url, "Dune").await.expect("add");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = list_books(&reader, &s.url).await.expect("list");
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["books"][0]["title"], "Dune");
+    assert!(
+        v["reader"]
+            .as_str()
+            .expect("reader")
+            .starts_with("iam-ServiceId-")
+    );
+
+    let (status, body) = add_book(&reader, &s.url, "Emma").await.expect("add");
+    assert_eq!(status, 403, "a Reader cannot create: {body}");
+    let (status, _) = list_books(&nobody, &s.url).await.expect("list");
+    assert_eq!(status, 403);
+    // A 403 is not a reason to drop a token: each client fetched one, once.
+    for _ in 0..3 {
+        assert_eq!(list_books(&reader, &s.url).await.expect("list").0, 200);
+        assert_eq!(list_books(&nobody, &s.url).await.expect("list").0, 403);
+    }
+    for c in [&writer, &reader, &nobody] {
+        assert_eq!(c.tokens().status().requests, 1);
+    }
+    assert_eq!(
+        s.emu.state().counters().get("/identity/token") - before,
+        4,
+        "the three clients' tokens and the service's own, for the PDP"
+    );
 }
 
 #[tokio::test]
