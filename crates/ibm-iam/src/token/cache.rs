@@ -89,23 +89,48 @@ impl Cached {
     /// Marks the token fresh and starts the timer that ends freshness at `refresh_at`. Without
     /// a Tokio runtime no timer can run, so the token is never marked fresh and every read
     /// takes the clock-checking path instead.
+    ///
+    /// The flag is cleared however the timer task ends: at `refresh_at`, when it is aborted,
+    /// when it panics, and when its runtime shuts down and drops it without running it to the
+    /// end. So a `true` flag always belongs to a live timer, and a manager that outlives the
+    /// runtime it was used on never serves a token from the fast path past its refresh
+    /// point. Calling `arm` again on a token that is no longer fresh (its timer died with a
+    /// runtime) starts a new timer on the current runtime; on a fresh token it does nothing.
     pub fn arm(self: &Arc<Self>, clock: &Arc<dyn Clock>) {
-        if clock.now() >= self.refresh_at {
+        if self.is_fresh() {
             return;
         }
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let weak: Weak<Self> = Arc::downgrade(self);
-        let sleep = clock.sleep_until(self.refresh_at);
+        let mut timer = self.timer.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.is_fresh() || clock.now() >= self.refresh_at {
+            return;
+        }
+        let guard = EndFreshness(Arc::downgrade(self));
+        let clock = clock.clone();
+        let at = self.refresh_at;
+        // Set before spawning: a runtime that is shutting down drops the task at once, and
+        // the guard's drop then clears the flag again.
         self.fresh.store(true, Ordering::Release);
         let task = handle.spawn(async move {
-            sleep.await;
-            if let Some(me) = weak.upgrade() {
-                me.fresh.store(false, Ordering::Release);
-            }
+            let _guard = guard;
+            // Created inside the task: a runtime without timers panics here, in the task,
+            // which the guard survives.
+            clock.sleep_until(at).await;
         });
-        *self.timer.lock().unwrap_or_else(PoisonError::into_inner) = Some(task.abort_handle());
+        *timer = Some(task.abort_handle());
+    }
+}
+
+/// Ends a token's freshness when the timer task that owns it ends, however it ends.
+struct EndFreshness(Weak<Cached>);
+
+impl Drop for EndFreshness {
+    fn drop(&mut self) {
+        if let Some(me) = self.0.upgrade() {
+            me.fresh.store(false, Ordering::Release);
+        }
     }
 }
 
@@ -172,6 +197,54 @@ mod tests {
             0.0,
         );
         assert!(c.refresh_at <= c.expires_at);
+    }
+
+    #[test]
+    fn freshness_ends_with_the_runtime_that_ran_its_timer() {
+        let clock = ManualClock::new();
+        let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
+        let lc = Lifecycle {
+            jitter_fraction: 0.0,
+            ..Lifecycle::default()
+        };
+        let c = Arc::new(Cached::new(
+            AccessToken::new("t"),
+            clock.now(),
+            Duration::from_secs(3600),
+            &lc,
+            0.0,
+        ));
+        let rt = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+        };
+        let first = rt();
+        first.block_on(async {
+            c.arm(&dyn_clock);
+            tokio::task::yield_now().await;
+        });
+        assert!(c.is_fresh());
+        drop(first);
+        assert!(
+            !c.is_fresh(),
+            "the timer task died with its runtime, and took the flag with it"
+        );
+        // Used again from another runtime, the token gets a new timer there.
+        let second = rt();
+        second.block_on(async { c.arm(&dyn_clock) });
+        assert!(c.is_fresh());
+        clock.advance(Duration::from_secs(2880));
+        second.block_on(async {
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+        });
+        assert!(!c.is_fresh());
+        // Past the refresh point, arming does nothing.
+        second.block_on(async { c.arm(&dyn_clock) });
+        assert!(!c.is_fresh());
     }
 
     #[test]

@@ -139,34 +139,47 @@ impl TokenManager {
         {
             if now >= c.refresh_at {
                 inner.refresh_in_background(now);
+            } else {
+                // Fresh, yet not marked so: its timer died with the runtime it ran on. A
+                // new one on this runtime brings back the lock-free path.
+                c.arm(&inner.clock);
             }
             return Ok(c.token.clone());
         }
-        let mut rx = match inner.join_or_start(now, now + min_valid) {
-            Step::Ready(t) => return Ok(t),
-            Step::Fail(e) => return Err(e),
-            Step::Wait(rx) => rx,
-        };
-        let outcome = match rx.wait_for(Option::is_some).await {
-            Ok(v) => v.clone(),
-            Err(_) => None,
-        };
-        match outcome {
-            Some(Ok(c)) => {
-                let now = inner.clock.now();
-                if now + min_valid > c.expires_at {
-                    return Err(Error::InsufficientValidity {
-                        wanted: min_valid,
-                        available: c.expires_at.saturating_duration_since(now),
-                    });
+        // A flight abandoned by its runtime closes without an outcome: start again, a few
+        // times, rather than report it.
+        for _ in 0..3 {
+            let now = inner.clock.now();
+            let mut rx = match inner.join_or_start(now, now + min_valid) {
+                Step::Ready(t) => return Ok(t),
+                Step::Fail(e) => return Err(e),
+                Step::Wait(rx) => rx,
+            };
+            let outcome = match rx.wait_for(Option::is_some).await {
+                Ok(v) => v.clone(),
+                Err(_) => None,
+            };
+            match outcome {
+                Some(Ok(c)) => {
+                    let now = inner.clock.now();
+                    if now + min_valid > c.expires_at {
+                        return Err(Error::InsufficientValidity {
+                            wanted: min_valid,
+                            available: c.expires_at.saturating_duration_since(now),
+                        });
+                    }
+                    return Ok(c.token.clone());
                 }
-                Ok(c.token.clone())
+                Some(Err(e)) => return Err(e),
+                None => continue,
             }
-            Some(Err(e)) => Err(e),
-            None => Err(Error::Runtime(
-                "the token request was abandoned (runtime shutting down)".into(),
-            )),
         }
+        Err(Error::Transport {
+            kind: TransportKind::Other,
+            url: inner.endpoint.token_url(),
+            message: "the token request was abandoned again and again (runtimes shutting down)"
+                .into(),
+        })
     }
 
     /// Drops the cached token if it is `token` (say, after IAM or a service answered 401
@@ -210,7 +223,7 @@ impl TokenManager {
                 .filter(|c| now < c.expires_at)
                 .map(|c| c.expires_at - now),
             refresh_due: cached.as_ref().is_some_and(|c| now >= c.refresh_at),
-            refreshing: ctl.inflight.is_some(),
+            refreshing: ctl.refreshing(),
             last_error: ctl.last_error.clone(),
             consecutive_failures: ctl.consecutive_failures,
             next_attempt_in: ctl

@@ -7,7 +7,11 @@
 //! next attempt is scheduled with jittered back-off, honouring `Retry-After`, and spread
 //! over what is left of the token's life.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::{Arc, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -15,7 +19,7 @@ use tokio::sync::watch;
 use super::Inner;
 use super::cache::Cached;
 use super::response;
-use crate::error::Error;
+use crate::error::{Error, TransportKind};
 use crate::http::{self, retry::Backoff, retry::unit_random};
 use crate::secret::AccessToken;
 
@@ -79,6 +83,27 @@ pub(crate) enum Step {
     Fail(Error),
 }
 
+impl Control {
+    /// The exchange in flight, if its task is alive. A flight whose task vanished without
+    /// a word (its sender dropped, say with its runtime) is forgotten here, so that the next
+    /// caller starts a new one instead of waiting on it for ever.
+    fn live_flight(&mut self) -> Option<&watch::Receiver<Option<Outcome>>> {
+        if self
+            .inflight
+            .as_ref()
+            .is_some_and(watch::Receiver::is_closed)
+        {
+            self.inflight = None;
+        }
+        self.inflight.as_ref()
+    }
+
+    /// Whether an exchange is in flight.
+    pub fn refreshing(&self) -> bool {
+        self.inflight.as_ref().is_some_and(|rx| !rx.is_closed())
+    }
+}
+
 impl Inner {
     pub(crate) fn control(&self) -> MutexGuard<'_, super::refresh::Control> {
         self.control.lock().unwrap_or_else(PoisonError::into_inner)
@@ -87,15 +112,16 @@ impl Inner {
     /// Starts a background refresh unless one is in flight or the back-off says not yet.
     pub(crate) fn refresh_in_background(self: &Arc<Self>, now: Instant) {
         let mut ctl = self.control();
-        if ctl.inflight.is_some() || ctl.next_attempt_at.is_some_and(|t| now < t) {
+        if ctl.live_flight().is_some() || ctl.next_attempt_at.is_some_and(|t| now < t) {
             return;
         }
         tracing::debug!(
             source = self.source.describe(),
             "token refresh due; refreshing in the background"
         );
-        let rx = self.start(&mut ctl, false);
-        drop(rx);
+        let flight = self.begin(&mut ctl);
+        drop(ctl);
+        flight.launch(false);
     }
 
     /// For a caller that needs a token valid until at least `need_until`.
@@ -108,7 +134,7 @@ impl Inner {
         {
             return Step::Ready(c.token.clone());
         }
-        if let Some(rx) = &ctl.inflight {
+        if let Some(rx) = ctl.live_flight() {
             return Step::Wait(rx.clone());
         }
         if let (Some(at), Some(err)) = (ctl.next_attempt_at, &ctl.last_error)
@@ -116,69 +142,24 @@ impl Inner {
         {
             return Step::Fail(err.clone());
         }
-        Step::Wait(self.start(&mut ctl, true))
+        let flight = self.begin(&mut ctl);
+        let rx = flight.rx.clone();
+        // Spawned without the lock: a runtime that is shutting down drops the task at once,
+        // and the flight's drop takes the lock.
+        drop(ctl);
+        flight.launch(true);
+        Step::Wait(rx)
     }
 
-    fn start(
-        self: &Arc<Self>,
-        ctl: &mut Control,
-        waited_for: bool,
-    ) -> watch::Receiver<Option<Outcome>> {
+    /// Registers a new flight; [`Flight::launch`] it once the lock is released.
+    fn begin(self: &Arc<Self>, ctl: &mut Control) -> Flight {
         let (tx, rx) = watch::channel(None);
         ctl.inflight = Some(rx.clone());
-        let me = self.clone();
-        let work = async move {
-            let outcome = me.exchange_with_retries(waited_for).await;
-            me.finish(outcome, tx);
-        };
-        // Callers check for a runtime before they get here (`TokenManager::runtime_check`).
-        if let Ok(h) = tokio::runtime::Handle::try_current() {
-            h.spawn(work);
+        Flight {
+            inner: self.clone(),
+            rx,
+            tx: Some(tx),
         }
-        rx
-    }
-
-    fn finish(&self, outcome: Outcome, tx: watch::Sender<Option<Outcome>>) {
-        {
-            let mut ctl = self.control();
-            let now = self.clock.now();
-            match &outcome {
-                Ok(c) => {
-                    self.cache.store(Some(c.clone()));
-                    c.arm(&self.clock);
-                    if ctl.consecutive_failures > 0 {
-                        tracing::info!(
-                            after_failures = ctl.consecutive_failures,
-                            "IAM token obtained again"
-                        );
-                    }
-                    ctl.last_error = None;
-                    ctl.consecutive_failures = 0;
-                    ctl.next_attempt_at = None;
-                }
-                Err(e) => {
-                    ctl.consecutive_failures += 1;
-                    let delay = self.delay_after_failure(e, ctl.consecutive_failures, now);
-                    ctl.next_attempt_at = Some(now + delay);
-                    let valid_for = self
-                        .cache
-                        .load()
-                        .as_ref()
-                        .map(|c| c.expires_at.saturating_duration_since(now));
-                    tracing::warn!(
-                        error = %e,
-                        transient = e.is_transient(),
-                        consecutive_failures = ctl.consecutive_failures,
-                        next_attempt_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                        cached_token_valid_for_s = valid_for.map(|d| d.as_secs()),
-                        "getting an IAM token failed"
-                    );
-                    ctl.last_error = Some(e.clone());
-                }
-            }
-            ctl.inflight = None;
-        }
-        let _ = tx.send(Some(outcome));
     }
 
     /// When to try again after the `n`th consecutive failure.
@@ -264,5 +245,134 @@ impl Inner {
             &self.lifecycle,
             unit_random(),
         )))
+    }
+}
+
+/// One exchange with IAM, from [`Inner::begin`] to its outcome.
+///
+/// Its normal end is [`Flight::complete`]: the cache and the bookkeeping are updated and the
+/// outcome reaches every waiter. Dropped before that (its task was cancelled because its
+/// runtime shut down, or it was never run), it clears the flight so that the next caller
+/// starts a new one, and closes its channel so that the callers waiting on it start again
+/// instead of being told "abandoned" for ever. A panic inside the exchange is caught and
+/// completes the flight as a transient failure, with the usual back-off.
+struct Flight {
+    inner: Arc<Inner>,
+    rx: watch::Receiver<Option<Outcome>>,
+    tx: Option<watch::Sender<Option<Outcome>>>,
+}
+
+impl Flight {
+    /// Spawns the exchange on the current runtime (callers checked that there is one;
+    /// without one the flight is dropped, which clears it).
+    fn launch(self, waited_for: bool) {
+        let work = async move {
+            let flight = self;
+            let result =
+                CatchUnwind(Box::pin(flight.inner.exchange_with_retries(waited_for))).await;
+            let outcome = result.unwrap_or_else(|_| {
+                Err(Error::Transport {
+                    kind: TransportKind::Other,
+                    url: flight.inner.endpoint.token_url(),
+                    message: "the token request panicked".into(),
+                })
+            });
+            flight.complete(outcome);
+        };
+        if let Ok(h) = tokio::runtime::Handle::try_current() {
+            h.spawn(work);
+        }
+    }
+
+    fn complete(mut self, outcome: Outcome) {
+        let Some(tx) = self.tx.take() else {
+            return;
+        };
+        let me = &self.inner;
+        {
+            let mut ctl = me.control();
+            let now = me.clock.now();
+            match &outcome {
+                Ok(c) => {
+                    me.cache.store(Some(c.clone()));
+                    c.arm(&me.clock);
+                    if ctl.consecutive_failures > 0 {
+                        tracing::info!(
+                            after_failures = ctl.consecutive_failures,
+                            "IAM token obtained again"
+                        );
+                    }
+                    ctl.last_error = None;
+                    ctl.consecutive_failures = 0;
+                    ctl.next_attempt_at = None;
+                }
+                Err(e) => {
+                    ctl.consecutive_failures = ctl.consecutive_failures.saturating_add(1);
+                    let delay = me.delay_after_failure(e, ctl.consecutive_failures, now);
+                    ctl.next_attempt_at = Some(now + delay);
+                    let valid_for = me
+                        .cache
+                        .load()
+                        .as_ref()
+                        .map(|c| c.expires_at.saturating_duration_since(now));
+                    tracing::warn!(
+                        error = %e,
+                        transient = e.is_transient(),
+                        consecutive_failures = ctl.consecutive_failures,
+                        next_attempt_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        cached_token_valid_for_s = valid_for.map(|d| d.as_secs()),
+                        "getting an IAM token failed"
+                    );
+                    ctl.last_error = Some(e.clone());
+                }
+            }
+            if ctl
+                .inflight
+                .as_ref()
+                .is_some_and(|rx| rx.same_channel(&self.rx))
+            {
+                ctl.inflight = None;
+            }
+        }
+        let _ = tx.send(Some(outcome));
+    }
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        let Some(tx) = self.tx.take() else {
+            return;
+        };
+        {
+            let mut ctl = self.inner.control();
+            if ctl
+                .inflight
+                .as_ref()
+                .is_some_and(|rx| rx.same_channel(&self.rx))
+            {
+                ctl.inflight = None;
+            }
+        }
+        tracing::debug!(
+            "the IAM token request was abandoned (its runtime shut down); the next caller starts a new one"
+        );
+        // Closing the channel tells the waiters to start again.
+        drop(tx);
+    }
+}
+
+/// Catches a panic of the future it wraps, as its output.
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = self.get_mut().0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
     }
 }

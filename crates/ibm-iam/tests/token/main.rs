@@ -5,5 +5,6 @@
 mod common;
 mod faults;
 mod lifecycle;
+mod runtimes;
 mod secrets;
 mod sources;
