@@ -33,7 +33,11 @@ impl Backoff {
             .unwrap_or(self.max)
             .min(self.max);
         let half = ceiling / 2;
-        half + ceiling.saturating_sub(half).mul_f64(unit_random())
+        let span = ceiling.saturating_sub(half);
+        // `mul_f64` panics when rounding pushes a huge span past `Duration::MAX`.
+        let jitter =
+            Duration::try_from_secs_f64(span.as_secs_f64() * unit_random()).unwrap_or(span);
+        half.saturating_add(jitter.min(span))
     }
 }
 
@@ -79,6 +83,13 @@ mod tests {
                 "{d3:?}"
             );
             assert!(b.delay(30) <= Duration::from_secs(10));
+        }
+        let huge = Backoff {
+            base: Duration::MAX,
+            max: Duration::MAX,
+        };
+        for n in [0, 1, 30, u32::MAX] {
+            let _ = huge.delay(n);
         }
         let spread: std::collections::HashSet<_> =
             (0..50).map(|_| b.delay(2).as_millis()).collect();

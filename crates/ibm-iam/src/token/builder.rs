@@ -259,9 +259,12 @@ impl TokenManagerBuilder {
                 "refresh_fraction must be in (0, 1] and jitter_fraction in [0, 0.5]".into(),
             ));
         }
-        if self.retry.max_attempts == 0 {
-            return Err(Error::Config("max_attempts must be at least 1".into()));
+        if lc.expiry_window >= super::MAX_TOKEN_LIFETIME {
+            return Err(Error::Config(
+                "expiry_window must be shorter than MAX_TOKEN_LIFETIME".into(),
+            ));
         }
+        self.retry.validate()?;
         Ok(TokenManager {
             inner: Arc::new(Inner {
                 source,
@@ -336,6 +339,8 @@ impl ContainerAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::retry::Backoff;
+    use std::time::Duration;
 
     #[test]
     fn invalid_combinations_are_errors_not_panics() {
@@ -378,7 +383,88 @@ mod tests {
                 "refresh_fraction",
             ),
         ];
-        for (b, needle) in cases {
+        let retry = |r: RetryPolicy| TokenManager::builder().api_key("k").retry(r);
+        let d = RetryPolicy::default();
+        let huge = Duration::MAX;
+        let more: Vec<(TokenManagerBuilder, &str)> = vec![
+            (
+                retry(RetryPolicy {
+                    max_attempts: 0,
+                    ..d
+                }),
+                "max_attempts",
+            ),
+            (
+                retry(RetryPolicy {
+                    spread_fraction: f64::NAN,
+                    ..d
+                }),
+                "spread_fraction",
+            ),
+            (
+                retry(RetryPolicy {
+                    spread_fraction: -0.5,
+                    ..d
+                }),
+                "spread_fraction",
+            ),
+            (
+                retry(RetryPolicy {
+                    spread_fraction: f64::INFINITY,
+                    ..d
+                }),
+                "spread_fraction",
+            ),
+            (
+                retry(RetryPolicy {
+                    min_interval: huge,
+                    ..d
+                }),
+                "min_interval",
+            ),
+            (
+                retry(RetryPolicy {
+                    deadline: huge,
+                    ..d
+                }),
+                "deadline",
+            ),
+            (
+                retry(RetryPolicy {
+                    deadline: Duration::ZERO,
+                    ..d
+                }),
+                "deadline",
+            ),
+            (
+                retry(RetryPolicy {
+                    failure_backoff: Backoff {
+                        base: huge,
+                        max: huge,
+                    },
+                    ..d
+                }),
+                "failure_backoff",
+            ),
+            (
+                retry(RetryPolicy {
+                    retry_backoff: Backoff {
+                        base: Duration::from_secs(10),
+                        max: Duration::from_secs(1),
+                    },
+                    ..d
+                }),
+                "retry_backoff",
+            ),
+            (
+                TokenManager::builder().api_key("k").lifecycle(Lifecycle {
+                    expiry_window: huge,
+                    ..Lifecycle::default()
+                }),
+                "expiry_window",
+            ),
+        ];
+        for (b, needle) in cases.into_iter().chain(more) {
             let err = b.build().expect_err(needle).to_string();
             assert!(err.contains(needle), "{needle}: {err}");
         }

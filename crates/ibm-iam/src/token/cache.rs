@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 use crate::clock::Clock;
 use crate::secret::AccessToken;
 
+/// The longest life the cache gives a token, whatever IAM says (IAM's own tokens live an
+/// hour; a refresh token at most a month). A longer `expires_in`, up to `i64::MAX`, is
+/// clamped to this, so that no answer can overflow the clock's arithmetic.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// A token with its refresh point and hard expiry (monotonic).
 pub(crate) struct Cached {
     pub token: AccessToken,
@@ -58,7 +63,8 @@ impl Default for Lifecycle {
 }
 
 impl Cached {
-    /// A token obtained by a request sent at `sent_at`, valid for `lifetime`.
+    /// A token obtained by a request sent at `sent_at`, valid for `lifetime` (at most
+    /// [`MAX_TOKEN_LIFETIME`]; a time the clock cannot represent counts as expired).
     pub fn new(
         token: AccessToken,
         sent_at: Instant,
@@ -66,11 +72,15 @@ impl Cached {
         lc: &Lifecycle,
         jitter: f64,
     ) -> Self {
-        let expires_at = sent_at + lifetime.saturating_sub(lc.expiry_window);
-        let early = (lc.jitter_fraction * jitter).clamp(0.0, lc.refresh_fraction);
-        let refresh_at = (sent_at
-            + lifetime.mul_f64((lc.refresh_fraction - early).clamp(0.0, 1.0)))
-        .min(expires_at);
+        let lifetime = lifetime.min(MAX_TOKEN_LIFETIME);
+        let at = |d: Duration| sent_at.checked_add(d).unwrap_or(sent_at);
+        let expires_at = at(lifetime.saturating_sub(lc.expiry_window));
+        // The builder accepts only sane fractions; still, `clamp` panics on NaN.
+        let finite = |x: f64, hi: f64| if x.is_finite() { x.clamp(0.0, hi) } else { 0.0 };
+        let refresh_fraction = finite(lc.refresh_fraction, 1.0);
+        let early = finite(lc.jitter_fraction * jitter, refresh_fraction);
+        let fraction = refresh_fraction - early;
+        let refresh_at = at(lifetime.mul_f64(fraction)).min(expires_at);
         Self {
             token,
             refresh_at,
@@ -245,6 +255,36 @@ mod tests {
         // Past the refresh point, arming does nothing.
         second.block_on(async { c.arm(&dyn_clock) });
         assert!(!c.is_fresh());
+    }
+
+    #[test]
+    fn absurd_lifetimes_are_clamped_not_overflowed() {
+        let now = Instant::now();
+        for lifetime in [Duration::MAX, Duration::from_secs(u64::MAX / 2)] {
+            let c = Cached::new(
+                AccessToken::new("t"),
+                now,
+                lifetime,
+                &Lifecycle::default(),
+                0.5,
+            );
+            assert!(c.expires_at - now <= MAX_TOKEN_LIFETIME);
+            assert!(c.refresh_at <= c.expires_at);
+        }
+        // Non-finite fractions (never accepted by the builder) still do not panic.
+        let lc = Lifecycle {
+            refresh_fraction: f64::NAN,
+            jitter_fraction: f64::INFINITY,
+            ..Lifecycle::default()
+        };
+        let c = Cached::new(
+            AccessToken::new("t"),
+            now,
+            Duration::from_secs(60),
+            &lc,
+            1.0,
+        );
+        assert!(c.refresh_at <= c.expires_at);
     }
 
     #[test]

@@ -35,8 +35,8 @@ use arc_swap::ArcSwapOption;
 use reqwest::header::HeaderMap;
 
 pub use builder::TokenManagerBuilder;
-pub use cache::Lifecycle;
-pub use refresh::RetryPolicy;
+pub use cache::{Lifecycle, MAX_TOKEN_LIFETIME};
+pub use refresh::{MAX_POLICY_DELAY, RetryPolicy};
 pub use source::{ContainerAuth, DEFAULT_CR_TOKEN_FILES, Profile};
 pub use status::TokenStatus;
 
@@ -117,7 +117,8 @@ impl TokenManager {
 
     /// A token that stays valid for at least `duration` (for long operations). Fetches a
     /// new one if the cached token expires sooner; fails with
-    /// [`Error::InsufficientValidity`] if IAM's tokens do not live that long.
+    /// [`Error::InsufficientValidity`] if IAM's tokens do not live that long (at once, with
+    /// no request, beyond [`MAX_TOKEN_LIFETIME`]).
     pub async fn get_token_valid_for(&self, duration: Duration) -> Result<AccessToken, Error> {
         self.get_slow(duration).await
     }
@@ -133,9 +134,22 @@ impl TokenManager {
         }
         let inner = &self.inner;
         let now = inner.clock.now();
-        if let Some(c) = inner.cache.load_full()
+        let cached = inner.cache.load_full();
+        let Some(need_until) = now
+            .checked_add(min_valid)
+            .filter(|_| min_valid <= MAX_TOKEN_LIFETIME)
+        else {
+            // No token lives that long: say so without asking IAM.
+            return Err(Error::InsufficientValidity {
+                wanted: min_valid,
+                available: cached
+                    .map(|c| c.expires_at.saturating_duration_since(now))
+                    .unwrap_or_default(),
+            });
+        };
+        if let Some(c) = cached
             && now < c.expires_at
-            && now + min_valid <= c.expires_at
+            && need_until <= c.expires_at
         {
             if now >= c.refresh_at {
                 inner.refresh_in_background(now);
@@ -150,7 +164,8 @@ impl TokenManager {
         // times, rather than report it.
         for _ in 0..3 {
             let now = inner.clock.now();
-            let mut rx = match inner.join_or_start(now, now + min_valid) {
+            let need_until = now.checked_add(min_valid).unwrap_or(need_until);
+            let mut rx = match inner.join_or_start(now, need_until) {
                 Step::Ready(t) => return Ok(t),
                 Step::Fail(e) => return Err(e),
                 Step::Wait(rx) => rx,
@@ -162,7 +177,7 @@ impl TokenManager {
             match outcome {
                 Some(Ok(c)) => {
                     let now = inner.clock.now();
-                    if now + min_valid > c.expires_at {
+                    if now.checked_add(min_valid).is_none_or(|t| t > c.expires_at) {
                         return Err(Error::InsufficientValidity {
                             wanted: min_valid,
                             available: c.expires_at.saturating_duration_since(now),

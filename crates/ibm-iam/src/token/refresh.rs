@@ -60,6 +60,47 @@ impl Default for RetryPolicy {
     }
 }
 
+/// The longest delay a [`RetryPolicy`] may ask for (back-off caps, `min_interval`,
+/// `deadline`).
+pub const MAX_POLICY_DELAY: Duration = Duration::from_secs(24 * 3600);
+
+impl RetryPolicy {
+    /// Checks the policy; [`TokenManagerBuilder::build`](super::TokenManagerBuilder::build)
+    /// calls this and refuses an invalid one with [`Error::Config`] naming the field.
+    ///
+    /// `max_attempts` must be at least 1; `spread_fraction` a number in (0, 1]; each
+    /// back-off's `base` at most its `max`; `deadline` non-zero; and every duration at most
+    /// [`MAX_POLICY_DELAY`] (a day).
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |what: &str| Err(Error::Config(format!("retry policy: {what}")));
+        if self.max_attempts == 0 {
+            return bad("max_attempts must be at least 1");
+        }
+        if !(self.spread_fraction > 0.0 && self.spread_fraction <= 1.0) {
+            return bad("spread_fraction must be a number in (0, 1]");
+        }
+        for (name, b) in [
+            ("retry_backoff", &self.retry_backoff),
+            ("failure_backoff", &self.failure_backoff),
+        ] {
+            if b.base > b.max || b.max > MAX_POLICY_DELAY {
+                return bad(&format!("{name} needs base <= max <= {MAX_POLICY_DELAY:?}"));
+            }
+        }
+        if self.min_interval > MAX_POLICY_DELAY {
+            return bad(&format!(
+                "min_interval must be at most {MAX_POLICY_DELAY:?}"
+            ));
+        }
+        if self.deadline.is_zero() || self.deadline > MAX_POLICY_DELAY {
+            return bad(&format!(
+                "deadline must be more than zero and at most {MAX_POLICY_DELAY:?}"
+            ));
+        }
+        Ok(())
+    }
+}
+
 pub(crate) type Outcome = Result<Arc<Cached>, Error>;
 
 /// Bookkeeping behind the manager's lock (never held across an await).
@@ -169,9 +210,10 @@ impl Inner {
             && now < c.expires_at
         {
             let remaining = c.expires_at - now;
-            d = d
-                .min(remaining.mul_f64(self.retry.spread_fraction))
-                .max(self.retry.min_interval);
+            let spread =
+                Duration::try_from_secs_f64(remaining.as_secs_f64() * self.retry.spread_fraction)
+                    .unwrap_or(remaining);
+            d = d.min(spread).max(self.retry.min_interval);
         }
         if let Some(ra) = e.retry_after() {
             d = d.max(ra);
@@ -181,12 +223,12 @@ impl Inner {
 
     async fn exchange_with_retries(&self, waited_for: bool) -> Outcome {
         let started = self.clock.now();
-        let mut attempt = 0;
+        let mut attempt: u32 = 0;
         loop {
             match self.exchange().await {
                 Ok(c) => return Ok(c),
                 Err(e) => {
-                    attempt += 1;
+                    attempt = attempt.saturating_add(1);
                     if !waited_for || !e.is_transient() || attempt >= self.retry.max_attempts {
                         return Err(e);
                     }
@@ -194,11 +236,14 @@ impl Inner {
                         .retry_after()
                         .unwrap_or_else(|| self.retry.retry_backoff.delay(attempt - 1));
                     let now = self.clock.now();
-                    if now + delay > started + self.retry.deadline {
+                    let elapsed = now.saturating_duration_since(started);
+                    if elapsed.saturating_add(delay) > self.retry.deadline {
                         return Err(e);
                     }
                     tracing::debug!(error = %e, retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "retrying the IAM token request");
-                    self.clock.sleep_until(now + delay).await;
+                    self.clock
+                        .sleep_until(now.checked_add(delay).unwrap_or(now))
+                        .await;
                 }
             }
         }
@@ -309,7 +354,7 @@ impl Flight {
                 Err(e) => {
                     ctl.consecutive_failures = ctl.consecutive_failures.saturating_add(1);
                     let delay = me.delay_after_failure(e, ctl.consecutive_failures, now);
-                    ctl.next_attempt_at = Some(now + delay);
+                    ctl.next_attempt_at = Some(now.checked_add(delay).unwrap_or(now));
                     let valid_for = me
                         .cache
                         .load()

@@ -73,10 +73,12 @@ pub(crate) fn parse(
     let lifetime_secs = match (body.expires_in, jwt) {
         (Some(e), _) => e,
         // IBM's SDK cores fall back on the JWT's own times.
-        (None, Some((Some(exp), iat))) => exp - iat.unwrap_or(now_unix),
+        (None, Some((Some(exp), iat))) => exp.saturating_sub(iat.unwrap_or(now_unix)),
         _ => return Err(answer.invalid(url, "the answer says neither expires_in nor a JWT exp")),
     };
-    let lifetime = Duration::from_secs(u64::try_from(lifetime_secs).unwrap_or(0));
+    // Clamped: an absurd `expires_in` (up to i64::MAX) must not overflow the cache's clock.
+    let lifetime = Duration::from_secs(u64::try_from(lifetime_secs).unwrap_or(0))
+        .min(super::cache::MAX_TOKEN_LIFETIME);
     if lifetime <= window {
         return Err(answer.invalid(
             url,
@@ -84,7 +86,10 @@ pub(crate) fn parse(
         ));
     }
     if let Some((Some(exp), _)) = jwt
-        && exp <= now_unix.saturating_add(i64::try_from(window.as_secs()).unwrap_or(0)) - 300
+        && exp
+            <= now_unix
+                .saturating_add(i64::try_from(window.as_secs()).unwrap_or(i64::MAX))
+                .saturating_sub(300)
     {
         // Tolerate five minutes of skew; beyond that a 200 with an expired JWT is a failure.
         return Err(answer.invalid(url, format!("the token's exp ({exp}) is in the past")));
@@ -92,7 +97,11 @@ pub(crate) fn parse(
     let skew_seconds = body
         .expiration
         .or_else(|| jwt.and_then(|(exp, _)| exp))
-        .map(|server_exp| server_exp - lifetime_secs - now_unix);
+        .and_then(|server_exp| {
+            server_exp
+                .checked_sub(lifetime_secs)
+                .and_then(|issued| issued.checked_sub(now_unix))
+        });
     if let Some(skew) = skew_seconds
         && skew.abs() > 30
     {
@@ -198,6 +207,32 @@ mod tests {
         for (body, json) in cases {
             let r = parse(&answer(&body, json), "u", Instant::now(), sys, w);
             assert!(matches!(r, Err(Error::InvalidResponse { .. })), "{body}");
+        }
+        // Extreme numbers are clamped or refused, never overflowed.
+        for body in [
+            format!(
+                r#"{{"access_token":"{}","expires_in":{},"expiration":{}}}"#,
+                jwt(t + 3600, t),
+                i64::MAX,
+                i64::MIN
+            ),
+            format!(
+                r#"{{"access_token":"{}","expiration":{}}}"#,
+                jwt(i64::MAX, i64::MIN),
+                i64::MIN
+            ),
+            format!(
+                r#"{{"access_token":"{}","expires_in":{}}}"#,
+                jwt(t + 3600, t),
+                i64::MIN
+            ),
+        ] {
+            if let Ok(issued) = parse(&answer(&body, true), "u", Instant::now(), sys, w) {
+                assert!(
+                    issued.lifetime <= crate::token::MAX_TOKEN_LIFETIME,
+                    "{body}"
+                );
+            }
         }
         // expires_in missing: the JWT's own times are used.
         let body = format!(r#"{{"access_token":"{}"}}"#, jwt(t + 1200, t));

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use ibm_iam::Error;
 use ibm_iam::clock::ManualClock;
+use ibm_iam::token::MAX_TOKEN_LIFETIME;
 
 use crate::common::*;
 
@@ -143,6 +144,21 @@ async fn get_token_valid_for_long_operations() {
         .await
         .expect_err("too long");
     assert!(matches!(err, Error::InsufficientValidity { .. }), "{err}");
+    // Longer than any token lives (or than the clock can count): refused at once, no panic,
+    // no request.
+    let before = requests(&emu);
+    for wanted in [
+        Duration::MAX,
+        Duration::from_secs(u64::MAX / 2),
+        MAX_TOKEN_LIFETIME * 2,
+    ] {
+        let err = tm
+            .get_token_valid_for(wanted)
+            .await
+            .expect_err("longer than any token");
+        assert!(matches!(err, Error::InsufficientValidity { .. }), "{err}");
+    }
+    assert_eq!(requests(&emu), before);
 }
 
 #[tokio::test]
