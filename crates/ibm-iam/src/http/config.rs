@@ -102,7 +102,8 @@ impl HttpConfig {
     }
 
     /// Uses this client as is (its own timeouts, trust and proxies); the other settings
-    /// except `request_timeout` are then ignored.
+    /// except `request_timeout` are then ignored. The token manager sets `request_timeout`
+    /// on each of its requests, so it bounds them even on a client built without a timeout.
     #[must_use]
     pub fn client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);

@@ -112,6 +112,16 @@ pub(crate) async fn send(req: reqwest::RequestBuilder, url: &str) -> Result<Answ
     })
 }
 
+/// [`send`] with a timeout on this request alone (from sending to the end of the answer),
+/// which also holds for a custom client that has no timeout of its own.
+pub(crate) async fn send_within(
+    req: reqwest::RequestBuilder,
+    url: &str,
+    timeout: Duration,
+) -> Result<Answer, Error> {
+    send(req.timeout(timeout), url).await
+}
+
 mod bytes_reader {
     pub enum ReadError {
         Http(reqwest::Error),

@@ -270,6 +270,7 @@ impl TokenManagerBuilder {
                 source,
                 endpoint,
                 http: self.http.build_client()?,
+                request_timeout: self.http.get_request_timeout(),
                 client_credentials,
                 scope: self.scope,
                 headers,

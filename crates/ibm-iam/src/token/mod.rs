@@ -79,6 +79,7 @@ pub(crate) struct Inner {
     source: Source,
     endpoint: Endpoint,
     http: reqwest::Client,
+    request_timeout: Duration,
     client_credentials: Option<(String, SecretString)>,
     scope: Option<String>,
     headers: HeaderMap,

@@ -37,7 +37,9 @@ pub struct RetryPolicy {
     pub spread_fraction: f64,
     /// …and no sooner than this.
     pub min_interval: Duration,
-    /// Overall time allowed for an exchange that callers wait for, retries included.
+    /// Overall time allowed for an exchange, retries included: each attempt is cut short
+    /// at what is left of it (or at the HTTP request timeout, if that comes first), and no
+    /// retry starts that would end after it.
     pub deadline: Duration,
 }
 
@@ -225,7 +227,14 @@ impl Inner {
         let started = self.clock.now();
         let mut attempt: u32 = 0;
         loop {
-            match self.exchange().await {
+            // Each attempt gets the request timeout, or what is left of the deadline if that
+            // is less, so that callers never wait much past the deadline.
+            let left = self
+                .retry
+                .deadline
+                .saturating_sub(self.clock.now().saturating_duration_since(started));
+            let timeout = self.request_timeout.min(left).max(Duration::from_millis(1));
+            match self.exchange(timeout).await {
                 Ok(c) => return Ok(c),
                 Err(e) => {
                     attempt = attempt.saturating_add(1);
@@ -249,8 +258,8 @@ impl Inner {
         }
     }
 
-    /// One request to the token endpoint.
-    async fn exchange(&self) -> Outcome {
+    /// One request to the token endpoint, given at most `timeout`.
+    async fn exchange(&self, timeout: Duration) -> Outcome {
         let params = self.source.params(self.scope.as_deref()).await?;
         let url = self.endpoint.token_url();
         let form: Vec<(&str, &str)> = params
@@ -269,7 +278,7 @@ impl Inner {
         let sent_at = self.clock.now();
         let sent_system = self.clock.system_now();
         self.control().requests += 1;
-        let answer = http::send(req, &url).await?;
+        let answer = http::send_within(req, &url, timeout).await?;
         if !(200..300).contains(&answer.status) {
             return Err(Error::Iam(answer.iam_error()));
         }

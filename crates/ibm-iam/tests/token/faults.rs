@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ibm_iam::clock::{Clock, ManualClock};
+use ibm_iam::error::TransportKind;
+use ibm_iam::token::RetryPolicy;
 use ibm_iam::{Error, HttpConfig, TokenManager};
 use serde_json::json;
 
@@ -177,4 +179,68 @@ async fn errors_reach_every_waiter_and_bad_answers_are_not_cached() {
         advance(&clock, wait).await;
     }
     tm.get_token().await.expect("a good answer again");
+}
+
+#[tokio::test]
+async fn the_request_timeout_holds_for_a_custom_client_too() {
+    let emu = emulator().await;
+    let tm = TokenManager::builder()
+        .api_key(BOOKS_KEY)
+        .endpoint_url(emu.url())
+        .http(
+            HttpConfig::default()
+                .client(reqwest::Client::new())
+                .request_timeout(Duration::from_millis(300)),
+        )
+        .retry(RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        })
+        .build()
+        .expect("manager");
+    fault(
+        &emu,
+        json!({"path": "/identity/token", "latency_ms": 3000, "count": 1}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let err = tm.get_token().await.expect_err("timed out");
+    assert!(
+        matches!(
+            err,
+            Error::Transport {
+                kind: TransportKind::Timeout,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn callers_wait_no_longer_than_the_deadline() {
+    let emu = emulator().await;
+    // The deadline is shorter than the request timeout; IAM is slower than both.
+    let tm = TokenManager::builder()
+        .api_key(BOOKS_KEY)
+        .endpoint_url(emu.url())
+        .http(HttpConfig::default().request_timeout(Duration::from_secs(30)))
+        .retry(RetryPolicy {
+            deadline: Duration::from_millis(700),
+            ..RetryPolicy::default()
+        })
+        .build()
+        .expect("manager");
+    fault(&emu, json!({"path": "/identity/token", "latency_ms": 5000})).await;
+    let started = std::time::Instant::now();
+    let err = tm.get_token().await.expect_err("past the deadline");
+    let waited = started.elapsed();
+    assert!(err.is_transient(), "{err}");
+    assert!(waited < Duration::from_millis(2500), "waited {waited:?}");
+    assert_eq!(requests(&emu), 1, "no retry would fit in the deadline");
 }
