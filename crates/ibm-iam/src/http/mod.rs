@@ -49,6 +49,14 @@ impl Answer {
             })
     }
 
+    /// The answer's `Date` as Unix seconds: the server's clock when it answered. Only the
+    /// IMF-fixdate form (`Sun, 06 Nov 1994 08:49:37 GMT`) is read, the one RFC 9110 has
+    /// servers send.
+    pub fn date_unix(&self) -> Option<i64> {
+        let v = self.headers.get(reqwest::header::DATE)?.to_str().ok()?;
+        parse_http_date(v)
+    }
+
     /// An unusable-answer error for this answer.
     pub fn invalid(&self, url: &str, message: impl Into<String>) -> Error {
         Error::InvalidResponse {
@@ -146,6 +154,51 @@ mod bytes_reader {
     }
 }
 
+/// An IMF-fixdate as Unix seconds; `None` for anything else.
+fn parse_http_date(s: &str) -> Option<i64> {
+    let mut it = s.split_ascii_whitespace();
+    it.next()?.strip_suffix(',')?;
+    let day: i64 = it.next()?.parse().ok()?;
+    let month: i64 = match it.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year: i64 = it.next()?.parse().ok()?;
+    let mut hms = it.next()?.split(':');
+    let mut field = || hms.next()?.parse::<i64>().ok();
+    let (h, m, sec) = (field()?, field()?, field()?);
+    if it.next()? != "GMT" || it.next().is_some() {
+        return None;
+    }
+    if !((1..=31).contains(&day)
+        && (1970..=9999).contains(&year)
+        && (0..24).contains(&h)
+        && (0..60).contains(&m)
+        && (0..=60).contains(&sec))
+    {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm), years starting in March.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + m * 60 + sec)
+}
+
 /// `Retry-After` in seconds (the HTTP-date form is not used by IAM and is ignored).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
@@ -221,6 +274,31 @@ mod tests {
             h.insert(*k, reqwest::header::HeaderValue::from_static(v));
         }
         h
+    }
+
+    #[test]
+    fn reads_imf_fixdates_only() {
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            parse_http_date("Tue, 29 Feb 2028 23:59:59 GMT"),
+            Some(1_835_481_599)
+        );
+        for bad in [
+            "",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+            "Sun, 06 Nov 1994 08:49:37 PST",
+            "Sun, 06 Nov 1994 08:49 GMT",
+            "Sun, 99 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 99999999999999999999 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 GMT extra",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -30,18 +30,51 @@ pub(crate) struct Issued {
     pub skew_seconds: Option<i64>,
 }
 
-fn jwt_times(token: &str) -> Option<(Option<i64>, Option<i64>)> {
-    let payload = token.split('.').nth(1)?;
-    let raw = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&raw).ok()?;
-    Some((
-        v.get("exp").and_then(serde_json::Value::as_i64),
-        v.get("iat").and_then(serde_json::Value::as_i64),
+/// The `exp` and `iat` of a JWS-shaped token, or why it is not one: three non-empty
+/// base64url segments (no padding), the header and payload decoding to JSON objects. The
+/// signature is not checked here (that is the verifier's job); this only refuses what cannot
+/// be an IAM token.
+fn jws_times(token: &str) -> Result<(Option<i64>, Option<i64>), &'static str> {
+    let mut segments = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return Err("the access_token is not a JWT (three dot-separated segments)");
+    };
+    let base64url = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if !(base64url(header) && base64url(payload) && base64url(signature)) {
+        return Err("the access_token is not a JWT (a segment is empty or not base64url)");
+    }
+    let object = |segment: &str| {
+        URL_SAFE_NO_PAD
+            .decode(segment)
+            .ok()
+            .and_then(|raw| serde_json::from_slice::<serde_json::Value>(&raw).ok())
+            .filter(serde_json::Value::is_object)
+    };
+    if object(header).is_none() {
+        return Err("the access_token is not a JWT (its header is not a JSON object)");
+    }
+    let claims = object(payload)
+        .ok_or("the access_token is not a JWT (its payload is not a JSON object)")?;
+    Ok((
+        claims.get("exp").and_then(serde_json::Value::as_i64),
+        claims.get("iat").and_then(serde_json::Value::as_i64),
     ))
 }
 
-/// Parses and sanity-checks a 2xx answer. An answer without a usable token, or with a token
-/// that is expired or expires within `window`, is an error, never a cached token.
+/// Parses and sanity-checks a 2xx answer. An answer without a usable token is an error,
+/// never a cached token: the access token must be JWS-shaped (see [`jws_times`]), and if
+/// its `exp` is already past, or inside `window`, it is refused. "Now" for that check is
+/// the server's (the answer's `Date`), so that a skewed local clock does not refuse good
+/// tokens; without a `Date`, it is `sent_system`, this machine's time at sending.
 pub(crate) fn parse(
     answer: &Answer,
     url: &str,
@@ -54,13 +87,13 @@ pub(crate) fn parse(
     }
     let body: Body = serde_json::from_slice(&answer.body)
         .map_err(|e| answer.invalid(url, format!("the answer is not a token response: {e}")))?;
-    let token = body
-        .access_token
-        .filter(|t| !t.is_empty())
+    // Secret types at once, so that every refusal below zeroes them.
+    let token = body.access_token.map(AccessToken::new);
+    let refresh_token = body.refresh_token.map(SecretString::new);
+    let token = token
+        .filter(|t| !t.expose_secret().is_empty())
         .ok_or_else(|| answer.invalid(url, "the answer has no access_token"))?;
-    if token.split('.').count() != 3 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(answer.invalid(url, "the access_token is not a JWT"));
-    }
+    let (exp, iat) = jws_times(token.expose_secret()).map_err(|why| answer.invalid(url, why))?;
     if let Some(tt) = &body.token_type
         && !tt.eq_ignore_ascii_case("bearer")
     {
@@ -69,11 +102,12 @@ pub(crate) fn parse(
     let now_unix = sent_system
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let jwt = jwt_times(&token);
-    let lifetime_secs = match (body.expires_in, jwt) {
+    let server_now = answer.date_unix().unwrap_or(now_unix);
+    let window_secs = i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
+    let lifetime_secs = match (body.expires_in, exp) {
         (Some(e), _) => e,
         // IBM's SDK cores fall back on the JWT's own times.
-        (None, Some((Some(exp), iat))) => exp.saturating_sub(iat.unwrap_or(now_unix)),
+        (None, Some(exp)) => exp.saturating_sub(iat.unwrap_or(server_now)),
         _ => return Err(answer.invalid(url, "the answer says neither expires_in nor a JWT exp")),
     };
     // Clamped: an absurd `expires_in` (up to i64::MAX) must not overflow the cache's clock.
@@ -85,25 +119,31 @@ pub(crate) fn parse(
             format!("the token is already expired or expires within {window:?} (expires_in {lifetime_secs})"),
         ));
     }
-    if let Some((Some(exp), _)) = jwt
-        && exp
-            <= now_unix
-                .saturating_add(i64::try_from(window.as_secs()).unwrap_or(i64::MAX))
-                .saturating_sub(300)
+    if let Some(exp) = exp
+        && exp <= server_now.saturating_add(window_secs)
     {
-        // Tolerate five minutes of skew; beyond that a 200 with an expired JWT is a failure.
-        return Err(answer.invalid(url, format!("the token's exp ({exp}) is in the past")));
+        return Err(answer.invalid(
+            url,
+            format!(
+                "the token's exp ({exp}) is already past, or within {window:?}, at the server's time ({server_now})"
+            ),
+        ));
     }
     let skew_seconds = body
         .expiration
-        .or_else(|| jwt.and_then(|(exp, _)| exp))
+        .or(exp)
         .and_then(|server_exp| {
             server_exp
                 .checked_sub(lifetime_secs)
                 .and_then(|issued| issued.checked_sub(now_unix))
+        })
+        .or_else(|| {
+            answer
+                .date_unix()
+                .and_then(|date| date.checked_sub(now_unix))
         });
     if let Some(skew) = skew_seconds
-        && skew.abs() > 30
+        && skew.unsigned_abs() > 30
     {
         tracing::warn!(
             skew_seconds = skew,
@@ -111,8 +151,8 @@ pub(crate) fn parse(
         );
     }
     Ok(Issued {
-        token: AccessToken::new(token),
-        refresh_token: body.refresh_token.map(SecretString::new),
+        token,
+        refresh_token,
         lifetime,
         sent_at,
         skew_seconds,
@@ -136,6 +176,37 @@ mod tests {
             headers,
             body: body.as_bytes().to_vec(),
         }
+    }
+
+    /// `Date: <unix>` as an IMF-fixdate (the weekday is not checked by the reader).
+    fn with_date(mut a: Answer, unix: i64) -> Answer {
+        let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+        // Civil date from days (Howard Hinnant's algorithm).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        let months = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let text = format!(
+            "Xxx, {d:02} {} {y} {:02}:{:02}:{:02} GMT",
+            months[usize::try_from(m - 1).expect("month")],
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        );
+        a.headers.insert(
+            reqwest::header::DATE,
+            reqwest::header::HeaderValue::from_str(&text).expect("date"),
+        );
+        assert_eq!(a.date_unix(), Some(unix), "{text}");
+        a
     }
 
     fn jwt(exp: i64, iat: i64) -> String {
@@ -208,6 +279,30 @@ mod tests {
             let r = parse(&answer(&body, json), "u", Instant::now(), sys, w);
             assert!(matches!(r, Err(Error::InvalidResponse { .. })), "{body}");
         }
+        // Not JWS-shaped: refused, whatever else the answer says.
+        let payload = URL_SAFE_NO_PAD.encode(format!(r#"{{"exp":{}}}"#, t + 3600));
+        let header = "eyJhbGciOiJSUzI1NiJ9";
+        for token in [
+            "a.b.c".to_owned(),
+            format!("{header}.{payload}"),
+            format!("{header}.{payload}.c2ln.c2ln"),
+            format!("{header}..c2ln"),
+            format!("{header}.{payload}."),
+            format!(".{payload}.c2ln"),
+            format!("{header}.{payload}=.c2ln"),
+            format!("{header}.{payload}.c2+n"),
+            format!("{header}.{}.c2ln", URL_SAFE_NO_PAD.encode("[1,2]")),
+            format!("{header}.{}.c2ln", URL_SAFE_NO_PAD.encode("not json")),
+            format!("{}.{payload}.c2ln", URL_SAFE_NO_PAD.encode("\"alg\"")),
+        ] {
+            let body = format!(r#"{{"access_token":"{token}","expires_in":3600}}"#);
+            let r = parse(&answer(&body, true), "u", Instant::now(), sys, w);
+            assert!(matches!(r, Err(Error::InvalidResponse { .. })), "{token}");
+        }
+        // A JWS-shaped token is accepted.
+        let body = format!(r#"{{"access_token":"{header}.{payload}.c2ln","expires_in":3600}}"#);
+        assert!(parse(&answer(&body, true), "u", Instant::now(), sys, w).is_ok());
+
         // Extreme numbers are clamped or refused, never overflowed.
         for body in [
             format!(
@@ -238,5 +333,37 @@ mod tests {
         let body = format!(r#"{{"access_token":"{}"}}"#, jwt(t + 1200, t));
         let issued = parse(&answer(&body, true), "u", Instant::now(), sys, w).expect("jwt times");
         assert_eq!(issued.lifetime, Duration::from_secs(1200));
+    }
+
+    #[test]
+    fn an_expired_token_is_refused_at_the_servers_time() {
+        let (sys, t) = now();
+        let w = Duration::from_secs(10);
+        let parse_at = |a: Answer, sys: SystemTime| parse(&a, "u", Instant::now(), sys, w);
+        let body = |exp: i64| {
+            format!(
+                r#"{{"access_token":"{}","expires_in":3600}}"#,
+                jwt(exp, exp - 3600)
+            )
+        };
+        // Already past, or inside the expiry window, at this machine's time (no Date).
+        for exp in [t - 1, t, t + 5, t + 10] {
+            let r = parse_at(answer(&body(exp), true), sys);
+            assert!(matches!(r, Err(Error::InvalidResponse { .. })), "exp {exp}");
+        }
+        assert!(parse_at(answer(&body(t + 11), true), sys).is_ok());
+        // With a Date, the server's time decides: a token IAM says has expired is refused
+        // even if this machine's clock is behind...
+        let r = parse_at(with_date(answer(&body(t + 600), true), t + 900), sys);
+        assert!(matches!(r, Err(Error::InvalidResponse { .. })));
+        // ...and a good token is accepted even if this machine's clock is two hours fast.
+        let fast = sys + Duration::from_secs(7200);
+        assert!(matches!(
+            parse_at(answer(&body(t + 3600), true), fast),
+            Err(Error::InvalidResponse { .. })
+        ));
+        let issued = parse_at(with_date(answer(&body(t + 3600), true), t), fast).expect("ok");
+        assert_eq!(issued.lifetime, Duration::from_secs(3600));
+        assert_eq!(issued.skew_seconds, Some(-7200));
     }
 }

@@ -244,3 +244,21 @@ async fn callers_wait_no_longer_than_the_deadline() {
     assert!(waited < Duration::from_millis(2500), "waited {waited:?}");
     assert_eq!(requests(&emu), 1, "no retry would fit in the deadline");
 }
+
+#[tokio::test]
+async fn a_200_with_an_already_expired_token_is_a_failure() {
+    let emu = emulator().await;
+    let clock = ManualClock::new();
+    clock.set_auto_advance(true);
+    let tm = manager(&emu, BOOKS_KEY, &clock);
+    // The emulator's clock runs two hours behind: its tokens have expired when issued.
+    emu.state().clock().advance(-2 * 3600);
+    let err = tm.get_token().await.expect_err("expired on arrival");
+    assert!(matches!(err, Error::InvalidResponse { .. }), "{err}");
+    assert!(err.to_string().contains("exp"), "{err}");
+    assert!(!tm.status().is_ready(), "nothing cached");
+    emu.state().clock().advance(2 * 3600);
+    let wait = tm.status().next_attempt_in.unwrap_or_default();
+    advance(&clock, wait).await;
+    tm.get_token().await.expect("a good token again");
+}
