@@ -8,11 +8,14 @@
 //! * Once a refresh is due, every caller still gets the cached token at once while exactly
 //!   one refresh runs in the background. A failed refresh never replaces the valid token
 //!   and is never raised to a caller while it is valid; the next attempt backs off with
-//!   jitter, honours `Retry-After`, and is spread over the remaining life.
+//!   jitter, honours `Retry-After`, is spread over the remaining life, and is never later
+//!   than the moment the token stops being served.
 //! * When no valid token is left, callers wait on exactly one shared request, and its token
 //!   or its error reaches all of them. Permanent errors (an unknown API key) fail fast with
 //!   IAM's `errorCode`, status and transaction id; the manager recovers as soon as a later
-//!   attempt succeeds.
+//!   attempt succeeds. With no valid token the cool-down between attempts is short (at most
+//!   [`RetryPolicy::no_token_max_delay`], 30 s, unless IAM says `Retry-After`), so callers
+//!   do not keep failing for minutes once IAM is back.
 //!
 //! Expiry is measured on the monotonic clock from `expires_in`. Handles are cheap to clone
 //! and share one cache; background work ends when the last handle is dropped. The async API

@@ -32,6 +32,10 @@ pub struct RetryPolicy {
     pub retry_backoff: Backoff,
     /// Delay before the next exchange after a failed one.
     pub failure_backoff: Backoff,
+    /// With no valid token cached, the delay after a failure is at most this (30 s by
+    /// default), however many failures came before: callers are failing meanwhile, so once
+    /// IAM is back they should not wait out a long back-off. `Retry-After` is still honoured.
+    pub no_token_max_delay: Duration,
     /// While a token is still valid, the next attempt comes no later than this fraction of
     /// its remaining validity (so attempts spread over the remaining life)…
     pub spread_fraction: f64,
@@ -55,6 +59,7 @@ impl Default for RetryPolicy {
                 base: Duration::from_secs(1),
                 max: Duration::from_secs(300),
             },
+            no_token_max_delay: Duration::from_secs(30),
             spread_fraction: 0.25,
             min_interval: Duration::from_secs(1),
             deadline: Duration::from_secs(60),
@@ -206,21 +211,36 @@ impl Inner {
     }
 
     /// When to try again after the `n`th consecutive failure.
+    ///
+    /// * While a valid token is cached: the failure back-off, spread over what is left of
+    ///   the token's life (at most `spread_fraction` of it, at least `min_interval`), at
+    ///   least `Retry-After`, and never later than the moment the token stops being served,
+    ///   so that an attempt is due when callers would otherwise have none.
+    /// * With none: the failure back-off capped at `no_token_max_delay`, and at least
+    ///   `Retry-After`.
     fn delay_after_failure(&self, e: &Error, n: u32, now: Instant) -> Duration {
-        let mut d = self.retry.failure_backoff.delay(n.saturating_sub(1));
-        if let Some(c) = self.cache.load().as_ref()
-            && now < c.expires_at
-        {
-            let remaining = c.expires_at - now;
-            let spread =
-                Duration::try_from_secs_f64(remaining.as_secs_f64() * self.retry.spread_fraction)
-                    .unwrap_or(remaining);
-            d = d.min(spread).max(self.retry.min_interval);
+        let backoff = self.retry.failure_backoff.delay(n.saturating_sub(1));
+        let retry_after = e.retry_after().unwrap_or_default();
+        let remaining = self
+            .cache
+            .load()
+            .as_ref()
+            .filter(|c| now < c.expires_at)
+            .map(|c| c.expires_at - now);
+        match remaining {
+            Some(remaining) => {
+                let spread = Duration::try_from_secs_f64(
+                    remaining.as_secs_f64() * self.retry.spread_fraction,
+                )
+                .unwrap_or(remaining);
+                backoff
+                    .min(spread)
+                    .max(self.retry.min_interval)
+                    .max(retry_after)
+                    .min(remaining)
+            }
+            None => backoff.min(self.retry.no_token_max_delay).max(retry_after),
         }
-        if let Some(ra) = e.retry_after() {
-            d = d.max(ra);
-        }
-        d
     }
 
     async fn exchange_with_retries(&self, waited_for: bool) -> Outcome {

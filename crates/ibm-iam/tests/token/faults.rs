@@ -262,3 +262,76 @@ async fn a_200_with_an_already_expired_token_is_a_failure() {
     advance(&clock, wait).await;
     tm.get_token().await.expect("a good token again");
 }
+
+#[tokio::test]
+async fn with_no_token_the_cool_down_stays_short_so_recovery_is_quick() {
+    let emu = emulator().await;
+    let clock = ManualClock::new();
+    let tm = TokenManager::builder()
+        .api_key(BOOKS_KEY)
+        .endpoint_url(emu.url())
+        .clock(Arc::new(clock.clone()) as Arc<dyn Clock>)
+        .retry(RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        })
+        .build()
+        .expect("manager");
+    fault(&emu, json!({"path": "/identity/token", "status": 503})).await;
+    for n in 1..=15 {
+        tm.get_token().await.expect_err("IAM is down");
+        let status = tm.status();
+        assert_eq!(status.consecutive_failures, n);
+        let wait = status.next_attempt_in.expect("scheduled");
+        assert!(
+            wait <= Duration::from_secs(30),
+            "failure {n}: next attempt in {wait:?}"
+        );
+        advance(&clock, wait).await;
+    }
+    assert_eq!(requests(&emu), 15);
+    // IAM is back: the next attempt is at most 30 s away.
+    clear_faults(&emu).await;
+    tm.get_token().await.expect("recovered at once");
+
+    // Retry-After is still honoured with no token.
+    assert!(tm.invalidate(&tm.get_token().await.expect("cached")));
+    fault(
+        &emu,
+        json!({"path": "/identity/token", "status": 429, "retry_after": 120}),
+    )
+    .await;
+    tm.get_token().await.expect_err("rate limited");
+    let wait = tm.status().next_attempt_in.expect("scheduled");
+    assert!(wait >= Duration::from_secs(120), "{wait:?}");
+}
+
+#[tokio::test]
+async fn retry_after_never_schedules_past_the_cached_tokens_expiry() {
+    let emu = emulator().await;
+    let clock = ManualClock::new();
+    let tm = manager(&emu, BOOKS_KEY, &clock);
+    let first = tm.get_token().await.expect("token");
+    fault(
+        &emu,
+        json!({"path": "/identity/token", "status": 429, "retry_after": 7200}),
+    )
+    .await;
+    advance(&clock, Duration::from_secs(2880)).await;
+    assert!(tm.get_token().await.expect("due").same_as(&first));
+    settle(&tm).await;
+    let status = tm.status();
+    let (wait, valid) = (
+        status.next_attempt_in.expect("scheduled"),
+        status.valid_for.expect("still valid"),
+    );
+    assert!(
+        wait <= valid,
+        "next attempt in {wait:?}, token valid for {valid:?}"
+    );
+    // When the token stops being served, an attempt is due: IAM is back, callers get a token.
+    clear_faults(&emu).await;
+    advance(&clock, valid).await;
+    let fresh = tm.get_token().await.expect("a new token, no wait");
+    assert!(!fresh.same_as(&first));
+}
