@@ -231,16 +231,43 @@ impl TokenManager {
         }
     }
 
+    /// How long a static token stays valid, by its JWT `exp` and this machine's clock.
+    fn static_validity(&self, token: &AccessToken) -> Option<Duration> {
+        let Ok((Some(exp), _)) = response::jws_times(token.expose_secret()) else {
+            return Some(Duration::MAX);
+        };
+        let now = self
+            .inner
+            .clock
+            .system_now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs();
+        let left = u64::try_from(exp)
+            .ok()?
+            .checked_sub(now)
+            .map(Duration::from_secs)?
+            .checked_sub(self.inner.lifecycle.expiry_window)?;
+        (!left.is_zero()).then_some(left)
+    }
+
     /// A snapshot for readiness probes and dashboards.
+    ///
+    /// A static bearer token is ready from the start: `valid_for` runs to its JWT `exp`
+    /// (less the expiry window) when it has one, and is `Duration::MAX` when it has none.
     pub fn status(&self) -> TokenStatus {
         let now = self.inner.clock.now();
         let cached = self.inner.cache.load_full();
         let ctl = self.inner.control();
-        TokenStatus {
-            valid_for: cached
+        let valid_for = match &self.inner.source {
+            Source::Static(t) => self.static_validity(t),
+            _ => cached
                 .as_ref()
                 .filter(|c| now < c.expires_at)
                 .map(|c| c.expires_at - now),
+        };
+        TokenStatus {
+            valid_for,
             refresh_due: cached.as_ref().is_some_and(|c| now >= c.refresh_at),
             refreshing: ctl.refreshing(),
             last_error: ctl.last_error.clone(),

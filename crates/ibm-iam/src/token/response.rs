@@ -34,7 +34,7 @@ pub(crate) struct Issued {
 /// base64url segments (no padding), the header and payload decoding to JSON objects. The
 /// signature is not checked here (that is the verifier's job); this only refuses what cannot
 /// be an IAM token.
-fn jws_times(token: &str) -> Result<(Option<i64>, Option<i64>), &'static str> {
+pub(crate) fn jws_times(token: &str) -> Result<(Option<i64>, Option<i64>), &'static str> {
     let mut segments = token.split('.');
     let (Some(header), Some(payload), Some(signature), None) = (
         segments.next(),

@@ -8,7 +8,9 @@ use crate::error::Error;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct TokenStatus {
-    /// How long the cached token will still be served; `None` without a valid token.
+    /// How long the cached token will still be served; `None` without a valid token. For a
+    /// static bearer token: until its JWT `exp` (less the expiry window), or
+    /// `Duration::MAX` when it has no readable `exp`.
     pub valid_for: Option<Duration>,
     /// Whether the cached token is past its refresh point.
     pub refresh_due: bool,

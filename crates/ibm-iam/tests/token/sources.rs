@@ -148,10 +148,49 @@ async fn static_bearer_token_is_served_as_is() {
         .bearer_token("a.b.c")
         .build()
         .expect("manager");
+    // Ready from the start, even before the first call.
+    let status = tm.status();
+    assert!(status.is_ready(), "{status:?}");
+    assert_eq!(
+        status.valid_for,
+        Some(std::time::Duration::MAX),
+        "no exp: for ever"
+    );
     assert_eq!(
         tm.get_token().await.expect("token").expose_secret(),
         "a.b.c"
     );
+}
+
+#[test]
+fn a_static_jwts_validity_runs_to_its_exp() {
+    use base64::Engine as _;
+    let clock = ManualClock::new();
+    let now = clock
+        .system_now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("epoch")
+        .as_secs();
+    let jwt = |exp: u64| {
+        let claims =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(r#"{{"exp":{exp}}}"#));
+        format!("eyJhbGciOiJSUzI1NiJ9.{claims}.c2ln")
+    };
+    let status = |token: String| {
+        TokenManager::builder()
+            .bearer_token(token)
+            .clock(Arc::new(clock.clone()) as Arc<dyn Clock>)
+            .build()
+            .expect("manager")
+            .status()
+    };
+    let s = status(jwt(now + 600));
+    assert!(s.is_ready());
+    assert_eq!(s.valid_for, Some(std::time::Duration::from_secs(590)));
+    let s = status(jwt(now + 5));
+    assert!(!s.is_ready(), "inside the expiry window: {s:?}");
+    let s = status(jwt(now - 60));
+    assert!(!s.is_ready(), "expired: {s:?}");
 }
 
 #[tokio::test]
