@@ -100,7 +100,9 @@ impl Endpoint {
     /// (`127.0.0.1`, `::1`, `localhost`), where plain HTTP is allowed for the emulator.
     /// Credentials, queries and fragments in the URL are refused.
     pub fn parse(url: &str) -> Result<Self, Error> {
-        let bad = |why: &str| Error::Config(format!("IAM endpoint '{url}' {why}"));
+        // Errors show the URL without what may be a secret: credentials, query, fragment.
+        let shown = redact(url);
+        let bad = |why: &str| Error::Config(format!("IAM endpoint '{shown}' {why}"));
         let parsed = Url::parse(url.trim()).map_err(|e| bad(&format!("is not a URL: {e}")))?;
         if !parsed.username().is_empty() || parsed.password().is_some() {
             return Err(bad("must not contain credentials"));
@@ -197,6 +199,25 @@ impl Endpoint {
     }
 }
 
+/// `url` as text fit for an error message: anything before an `@` in it (user name and
+/// password) and everything from the first `?` or `#` on (query and fragment, where an API
+/// key might be) become `***`. Works on text that does not parse as a URL too.
+fn redact(url: &str) -> String {
+    let url = url.trim();
+    let (head, tail) = match url.find(['?', '#']) {
+        Some(i) => (&url[..i], "?***"),
+        None => (url, ""),
+    };
+    let (scheme, rest) = match head.find("://") {
+        Some(i) => head.split_at(i + 3),
+        None => ("", head),
+    };
+    match rest.rfind('@') {
+        Some(at) => format!("{scheme}***@{}{tail}", &rest[at + 1..]),
+        None => format!("{head}{tail}"),
+    }
+}
+
 fn is_loopback(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     h.eq_ignore_ascii_case("localhost") || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
@@ -264,5 +285,34 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn errors_never_echo_credentials_or_queries() {
+        for (raw, secret) in [
+            ("https://user:hunter2@iam.cloud.ibm.com", "hunter2"),
+            (
+                "https://apikey-hunter2@iam.cloud.ibm.com/identity",
+                "hunter2",
+            ),
+            ("http://u:hunter2@iam.example.com", "hunter2"),
+            ("https://iam.cloud.ibm.com/?apikey=hunter2", "hunter2"),
+            (
+                "https://iam.cloud.ibm.com/identity/token#hunter2",
+                "hunter2",
+            ),
+            ("ftp://iam.cloud.ibm.com/?apikey=hunter2", "hunter2"),
+            ("https://u:hunt/er2@host", "hunt/er2"),
+            ("not a url?apikey=hunter2", "hunter2"),
+            ("user:hunter2@iam.cloud.ibm.com", "hunter2"),
+        ] {
+            let err = Endpoint::parse(raw).expect_err(raw).to_string();
+            assert!(!err.contains(secret), "{raw}: {err}");
+        }
+        assert_eq!(
+            redact("https://u:p@iam.cloud.ibm.com/x?apikey=k#f"),
+            "https://***@iam.cloud.ibm.com/x?***"
+        );
+        assert_eq!(redact("http://127.0.0.1:9/a"), "http://127.0.0.1:9/a");
     }
 }

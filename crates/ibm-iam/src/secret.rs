@@ -18,13 +18,22 @@ use zeroize::Zeroize;
 /// assert_eq!(format!("{key:?}"), "SecretString(\"***\")");
 /// assert_eq!(key.expose_secret(), "my-api-key");
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Equality takes the same time whatever the contents (for secrets of the same length).
+#[derive(Clone)]
 pub struct SecretString(Box<str>);
 
 impl SecretString {
     /// Wraps a secret.
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into().into_boxed_str())
+        let mut s: String = value.into();
+        if s.len() == s.capacity() {
+            return Self(s.into_boxed_str());
+        }
+        // Shrinking would reallocate and free the old bytes unzeroed: copy, then zero.
+        let exact: Box<str> = s.as_str().into();
+        s.zeroize();
+        Self(exact)
     }
 
     /// The secret itself, for the one place that must send it.
@@ -36,6 +45,24 @@ impl SecretString {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+impl PartialEq for SecretString {
+    fn eq(&self, other: &Self) -> bool {
+        constant_time_eq(self.0.as_bytes(), other.0.as_bytes())
+    }
+}
+
+impl Eq for SecretString {}
+
+/// Compares two byte strings in a time that depends on their lengths only, not on where
+/// they differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
 }
 
 impl fmt::Debug for SecretString {
@@ -114,7 +141,11 @@ impl AccessToken {
 
 impl PartialEq for AccessToken {
     fn eq(&self, other: &Self) -> bool {
-        self.same_as(other) || self.expose_secret() == other.expose_secret()
+        self.same_as(other)
+            || constant_time_eq(
+                self.expose_secret().as_bytes(),
+                other.expose_secret().as_bytes(),
+            )
     }
 }
 
@@ -143,6 +174,22 @@ mod tests {
         assert!(t.same_as(&t.clone()));
         assert!(!t.same_as(&AccessToken::new("eyJsecret.payload.sig")));
         assert_eq!(t, AccessToken::new("eyJsecret.payload.sig"));
+    }
+
+    #[test]
+    fn equality_compares_every_byte_and_lengths() {
+        assert!(constant_time_eq(b"", b""));
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"xbc"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert_eq!(SecretString::new("k"), SecretString::new(String::from("k")));
+        assert_ne!(SecretString::new("k1"), SecretString::new("k2"));
+        let mut spare = String::with_capacity(64);
+        spare.push_str("spare-capacity");
+        let s = SecretString::new(spare);
+        assert_eq!(s.expose_secret(), "spare-capacity");
+        assert_eq!(s, SecretString::new("spare-capacity"));
     }
 
     #[test]

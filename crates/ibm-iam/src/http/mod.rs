@@ -10,18 +10,19 @@ pub use config::HttpConfig;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
+use zeroize::Zeroizing;
 
 use crate::error::{Error, IamError, TransportKind};
 
 /// Largest answer body the client reads.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// An HTTP answer, read whole.
+/// An HTTP answer, read whole. The body may hold tokens, so it is zeroed on drop.
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub status: u16,
     pub headers: HeaderMap,
-    pub body: Vec<u8>,
+    pub body: Zeroizing<Vec<u8>>,
 }
 
 impl Answer {
@@ -131,26 +132,54 @@ pub(crate) async fn send_within(
 }
 
 mod bytes_reader {
+    use zeroize::Zeroizing;
+
     pub enum ReadError {
         Http(reqwest::Error),
         TooLarge,
     }
 
+    /// Reads the body into a buffer that is zeroed when dropped, and when it grows: the
+    /// bytes are moved to a bigger zeroing buffer by hand rather than reallocated, which
+    /// would free the old copy unzeroed.
     pub async fn read_capped(
         mut resp: reqwest::Response,
         cap: usize,
-    ) -> Result<Vec<u8>, ReadError> {
-        if resp.content_length().is_some_and(|l| l > cap as u64) {
+    ) -> Result<Zeroizing<Vec<u8>>, ReadError> {
+        let declared = resp.content_length();
+        if declared.is_some_and(|l| l > cap as u64) {
             return Err(ReadError::TooLarge);
         }
-        let mut body = Vec::new();
+        let first = declared
+            .and_then(|l| usize::try_from(l).ok())
+            .unwrap_or(8 * 1024)
+            .min(cap);
+        let mut body = Zeroizing::new(Vec::with_capacity(first));
         while let Some(chunk) = resp.chunk().await.map_err(ReadError::Http)? {
-            if body.len() + chunk.len() > cap {
-                return Err(ReadError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
+            append(&mut body, &chunk, cap)?;
         }
         Ok(body)
+    }
+
+    /// Appends `chunk`, growing by hand (see [`read_capped`]); at most `cap` bytes.
+    pub fn append(
+        body: &mut Zeroizing<Vec<u8>>,
+        chunk: &[u8],
+        cap: usize,
+    ) -> Result<(), ReadError> {
+        let needed = body.len().saturating_add(chunk.len());
+        if needed > cap {
+            return Err(ReadError::TooLarge);
+        }
+        if needed > body.capacity() {
+            let size = needed.max(body.capacity().saturating_mul(2)).min(cap);
+            let mut bigger = Zeroizing::new(Vec::with_capacity(size));
+            bigger.extend_from_slice(body);
+            // The old buffer is zeroed as it drops here.
+            *body = bigger;
+        }
+        body.extend_from_slice(chunk);
+        Ok(())
     }
 }
 
@@ -274,6 +303,30 @@ mod tests {
             h.insert(*k, reqwest::header::HeaderValue::from_static(v));
         }
         h
+    }
+
+    #[test]
+    fn answer_bodies_are_zeroed_on_drop() {
+        let a = Answer {
+            status: 200,
+            headers: HeaderMap::new(),
+            body: Zeroizing::new(b"{\"access_token\":\"secret\"}".to_vec()),
+        };
+        // The type is the guarantee: `Zeroizing` zeroes the whole allocation on drop.
+        let body: &Zeroizing<Vec<u8>> = &a.body;
+        assert!(!body.is_empty());
+        // Growing never reallocates in place (which would free an unzeroed copy): each
+        // growth moves to a new zeroing buffer with room to spare, and the cap holds.
+        let mut body = Zeroizing::new(Vec::with_capacity(4));
+        let mut growths = 0;
+        for i in 0..100u8 {
+            let before = body.capacity();
+            assert!(bytes_reader::append(&mut body, &[i; 10], 1000).is_ok());
+            growths += usize::from(body.capacity() != before);
+        }
+        assert_eq!(body.len(), 1000);
+        assert!(growths < 12, "{growths} growths");
+        assert!(bytes_reader::append(&mut body, b"x", 1000).is_err());
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub fn token_answer(
     let answer = Answer {
         status,
         headers: map,
-        body: body.to_vec(),
+        body: zeroize::Zeroizing::new(body.to_vec()),
     };
     if !(200..300).contains(&status) {
         return Outcome::IamError(answer.iam_error());

@@ -174,7 +174,7 @@ mod tests {
         Answer {
             status: 200,
             headers,
-            body: body.as_bytes().to_vec(),
+            body: zeroize::Zeroizing::new(body.as_bytes().to_vec()),
         }
     }
 
