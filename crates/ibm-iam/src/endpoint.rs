@@ -138,15 +138,7 @@ impl Endpoint {
             host.clone()
         };
         let base = format!("{}://{}{}{}", parsed.scheme(), host_part, port, path);
-        let kind = match base.as_str() {
-            "https://iam.cloud.ibm.com" => EndpointKind::Production,
-            "https://iam.test.cloud.ibm.com" => EndpointKind::Staging,
-            "https://private.iam.test.cloud.ibm.com" => EndpointKind::PrivateStaging,
-            b if b.starts_with("https://private.") && b.ends_with("iam.cloud.ibm.com") => {
-                EndpointKind::Private
-            }
-            _ => EndpointKind::Custom,
-        };
+        let kind = classify(parsed.scheme(), &host, parsed.port(), &path);
         Ok(Self { base, kind })
     }
 
@@ -196,6 +188,27 @@ impl Endpoint {
             .ok()
             .and_then(|u| u.host_str().map(is_loopback))
             .unwrap_or(false)
+    }
+}
+
+/// Which IAM a normalised URL is, by its host alone: one of IBM's, over HTTPS on the default
+/// port with no path prefix; anything else is [`EndpointKind::Custom`] (and gets no known
+/// issuer). The regional private hosts are `private.<region>.iam[.test].cloud.ibm.com`.
+fn classify(scheme: &str, host: &str, port: Option<u16>, path: &str) -> EndpointKind {
+    if scheme != "https" || port.is_some() || !path.is_empty() {
+        return EndpointKind::Custom;
+    }
+    let host = host.to_ascii_lowercase();
+    let private_under = |domain: &str| {
+        host == format!("private.{domain}")
+            || (host.starts_with("private.") && host.ends_with(&format!(".{domain}")))
+    };
+    match host.as_str() {
+        "iam.cloud.ibm.com" => EndpointKind::Production,
+        "iam.test.cloud.ibm.com" => EndpointKind::Staging,
+        _ if private_under("iam.test.cloud.ibm.com") => EndpointKind::PrivateStaging,
+        _ if private_under("iam.cloud.ibm.com") => EndpointKind::Private,
+        _ => EndpointKind::Custom,
     }
 }
 
@@ -285,6 +298,65 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn known_kinds_are_told_by_host_alone() {
+        for (raw, kind) in [
+            ("https://private.iam.cloud.ibm.com", EndpointKind::Private),
+            (
+                "https://private.eu-de.iam.cloud.ibm.com/",
+                EndpointKind::Private,
+            ),
+            (
+                "https://private.iam.test.cloud.ibm.com",
+                EndpointKind::PrivateStaging,
+            ),
+            (
+                "https://private.us-south.iam.test.cloud.ibm.com",
+                EndpointKind::PrivateStaging,
+            ),
+            // The IBM host name in a path, a look-alike host, a port, a prefix: custom.
+            (
+                "https://private.evil.example/iam.cloud.ibm.com",
+                EndpointKind::Custom,
+            ),
+            (
+                "https://private.evil.example/x/iam.cloud.ibm.com/identity/token",
+                EndpointKind::Custom,
+            ),
+            (
+                "https://private.evil-iam.cloud.ibm.com",
+                EndpointKind::Custom,
+            ),
+            ("https://privateiam.cloud.ibm.com", EndpointKind::Custom),
+            (
+                "https://evil.example/iam.cloud.ibm.com",
+                EndpointKind::Custom,
+            ),
+            ("https://iam.cloud.ibm.com:8443", EndpointKind::Custom),
+            (
+                "https://private.iam.cloud.ibm.com/proxy",
+                EndpointKind::Custom,
+            ),
+            (
+                "https://iam.cloud.ibm.com.evil.example",
+                EndpointKind::Custom,
+            ),
+        ] {
+            let e = Endpoint::parse(raw).expect(raw);
+            assert_eq!(e.kind(), kind, "{raw}");
+            if kind == EndpointKind::Custom {
+                assert_eq!(e.known_issuer(), None, "{raw}");
+            }
+        }
+        assert_eq!(
+            Endpoint::parse("https://private.evil.example/iam.cloud.ibm.com")
+                .expect("parses")
+                .known_issuer(),
+            None,
+            "no production issuer for a look-alike"
+        );
     }
 
     #[test]
