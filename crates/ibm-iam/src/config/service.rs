@@ -254,13 +254,17 @@ impl ServiceConfig {
         if let Some(scope) = self.get("SCOPE") {
             b = b.scope(scope);
         }
-        if self
-            .get("AUTH_DISABLE_SSL")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        {
+        if self.disable_ssl() {
             b = b.http(HttpConfig::default().danger_accept_invalid_certs(true));
         }
         Ok(b)
+    }
+
+    /// `AUTH_DISABLE_SSL`, read as IBM's Go core reads it (`strconv.ParseBool`): `1`, `t`,
+    /// `T`, `TRUE`, `true` and `True` turn verification off; anything else (`false`, `yes`,
+    /// `tRuE`, …) leaves it on.
+    fn disable_ssl(&self) -> bool {
+        self.get("AUTH_DISABLE_SSL").is_some_and(parse_bool_like_go)
     }
 
     /// A token-manager builder for these properties (further settings can be added).
@@ -309,10 +313,7 @@ impl ServiceConfig {
                 if let Some(url) = self.get("AUTH_URL") {
                     b = b.endpoint_url(url);
                 }
-                if self
-                    .get("AUTH_DISABLE_SSL")
-                    .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-                {
+                if self.disable_ssl() {
                     b = b.http(HttpConfig::default().danger_accept_invalid_certs(true));
                 }
                 Ok(b)
@@ -355,6 +356,12 @@ pub mod fuzzing {
     }
 }
 
+/// Go's `strconv.ParseBool` true values; everything else (its false values and its errors)
+/// is false, as IBM's Go core treats a value it cannot parse.
+fn parse_bool_like_go(v: &str) -> bool {
+    matches!(v, "1" | "t" | "T" | "TRUE" | "true" | "True")
+}
+
 fn read(path: &Path) -> Result<String, Error> {
     std::fs::read_to_string(path).map_err(|e| Error::CredentialFile {
         path: path.display().to_string(),
@@ -371,6 +378,18 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn booleans_are_read_as_gos_parse_bool_reads_them() {
+        for v in ["1", "t", "T", "TRUE", "true", "True"] {
+            assert!(parse_bool_like_go(v), "{v}");
+        }
+        for v in [
+            "0", "f", "F", "FALSE", "false", "False", "", "yes", "on", "tRuE", "2",
+        ] {
+            assert!(!parse_bool_like_go(v), "{v}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 mod common;
+mod config;
 mod faults;
 mod lifecycle;
 mod runtimes;
