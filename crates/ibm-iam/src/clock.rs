@@ -120,9 +120,11 @@ impl ManualClock {
         self.lock().auto_advance = on;
     }
 
-    /// How many sleeps are waiting.
+    /// How many sleeps are waiting (a sleep whose future was dropped no longer counts).
     pub fn pending_sleeps(&self) -> usize {
-        self.lock().sleepers.len()
+        let mut s = self.lock();
+        s.sleepers.retain(|(_, tx)| !tx.is_closed());
+        s.sleepers.len()
     }
 }
 
@@ -183,6 +185,11 @@ mod tests {
         assert!(!handle.is_finished());
         clock.advance(Duration::from_secs(1));
         handle.await.expect("woken");
+        assert_eq!(clock.pending_sleeps(), 0);
+        // A sleep dropped before its deadline stops counting.
+        let dropped = clock.sleep_until(clock.now() + Duration::from_secs(5));
+        assert_eq!(clock.pending_sleeps(), 1);
+        drop(dropped);
         assert_eq!(clock.pending_sleeps(), 0);
     }
 

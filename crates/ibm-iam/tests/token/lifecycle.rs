@@ -6,10 +6,11 @@ use std::time::Duration;
 use ibm_iam::Error;
 use ibm_iam::clock::ManualClock;
 use ibm_iam::token::MAX_TOKEN_LIFETIME;
+use serde_json::json;
 
 use crate::common::*;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thousand_callers_on_an_empty_cache_make_one_request() {
     let emu = emulator().await;
     let clock = ManualClock::new();
@@ -183,4 +184,46 @@ async fn prefetch_warms_the_cache() {
         .await
         .expect_err("refused");
     assert!(err.is_transient(), "{err}");
+}
+
+#[tokio::test]
+async fn background_work_ends_with_the_last_handle() {
+    let emu = emulator().await;
+    let clock = ManualClock::new();
+    let tm = manager(&emu, BOOKS_KEY, &clock);
+    let clone = tm.clone();
+    let first = tm.get_token().await.expect("token");
+    settle(&tm).await;
+    assert_eq!(clock.pending_sleeps(), 1, "the token's freshness timer");
+    drop(tm);
+    settle(&clone).await;
+    assert_eq!(clock.pending_sleeps(), 1, "a clone still holds the cache");
+
+    // The last handle goes while a (slow) background refresh is in flight: the refresh runs
+    // to its end, then everything stops.
+    fault(
+        &emu,
+        json!({"path": "/identity/token", "latency_ms": 300, "count": 1}),
+    )
+    .await;
+    advance(&clock, Duration::from_secs(2880)).await;
+    assert!(clone.get_token().await.expect("due").same_as(&first));
+    assert!(clone.status().refreshing);
+    drop(clone);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while requests(&emu) < 2 || clock.pending_sleeps() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "background work still running: {} sleeps",
+            clock.pending_sleeps()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Nothing is left to ask IAM for anything, however much time passes.
+    for _ in 0..5 {
+        advance(&clock, Duration::from_secs(3600)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(requests(&emu), 2);
+    assert_eq!(clock.pending_sleeps(), 0);
 }
