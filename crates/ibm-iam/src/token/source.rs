@@ -94,7 +94,7 @@ impl Source {
                 ("response_type", s("cloud_iam")),
             ],
             Source::Container(c) => {
-                let token = read_cr_token(c.cr_token_file.as_deref()).await?;
+                let token = read_cr_token(&cr_token_candidates(c.cr_token_file.as_deref())).await?;
                 let mut v = vec![
                     ("grant_type", s("urn:ibm:params:oauth:grant-type:cr-token")),
                     ("cr_token", token),
@@ -148,13 +148,19 @@ impl Source {
     }
 }
 
-async fn read_cr_token(path: Option<&Path>) -> Result<SecretString, Error> {
-    let candidates: Vec<PathBuf> = match path {
+/// The files to try, in order: the one named, else IBM's defaults.
+fn cr_token_candidates(path: Option<&Path>) -> Vec<PathBuf> {
+    match path {
         Some(p) => vec![p.to_owned()],
         None => DEFAULT_CR_TOKEN_FILES.iter().map(PathBuf::from).collect(),
-    };
+    }
+}
+
+/// The first of `candidates` that can be read (as IBM's cores do, a missing file moves on
+/// to the next; an empty one is an error).
+async fn read_cr_token(candidates: &[PathBuf]) -> Result<SecretString, Error> {
     let mut last = String::new();
-    for p in &candidates {
+    for p in candidates {
         match tokio::fs::read_to_string(p).await {
             Ok(text) => {
                 let token = text.trim();
@@ -188,21 +194,60 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("token");
         std::fs::write(&path, "  cr.token.value\n").expect("write");
+        let named = cr_token_candidates(Some(&path));
+        assert_eq!(named, std::slice::from_ref(&path));
         assert_eq!(
-            read_cr_token(Some(&path))
-                .await
-                .expect("read")
-                .expose_secret(),
+            read_cr_token(&named).await.expect("read").expose_secret(),
             "cr.token.value"
         );
         std::fs::write(&path, "\n").expect("write");
         assert!(matches!(
-            read_cr_token(Some(&path)).await,
+            read_cr_token(&named).await,
             Err(Error::CredentialFile { .. })
         ));
         let missing = dir.path().join("missing");
-        let err = read_cr_token(Some(&missing)).await.expect_err("missing");
+        let err = read_cr_token(&cr_token_candidates(Some(&missing)))
+            .await
+            .expect_err("missing");
         assert!(err.to_string().contains("missing"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn without_a_named_file_ibms_default_paths_are_tried_in_order() {
+        // IBM's defaults, in IBM's order (the Go, Java, Node and Python cores agree).
+        assert_eq!(
+            cr_token_candidates(None),
+            [
+                PathBuf::from("/var/run/secrets/tokens/vault-token"),
+                PathBuf::from("/var/run/secrets/tokens/sa-token"),
+                PathBuf::from(
+                    "/var/run/secrets/codeengine.cloud.ibm.com/compute-resource-token/token"
+                ),
+            ]
+        );
+        // The same fallback over an injected list: a missing file moves on to the next.
+        let dir = tempfile::tempdir().expect("dir");
+        let [vault, sa, ce] = ["vault-token", "sa-token", "token"].map(|n| dir.path().join(n));
+        let list = [vault.clone(), sa.clone(), ce.clone()];
+        std::fs::write(&ce, "from-code-engine").expect("write");
+        assert_eq!(
+            read_cr_token(&list).await.expect("third").expose_secret(),
+            "from-code-engine"
+        );
+        std::fs::write(&sa, "from-sa").expect("write");
+        assert_eq!(
+            read_cr_token(&list).await.expect("second").expose_secret(),
+            "from-sa"
+        );
+        std::fs::write(&vault, "from-vault").expect("write");
+        assert_eq!(
+            read_cr_token(&list).await.expect("first").expose_secret(),
+            "from-vault"
+        );
+        // None readable: the error names every path tried.
+        let gone: Vec<PathBuf> = ["a", "b"].iter().map(|n| dir.path().join(n)).collect();
+        let err = read_cr_token(&gone).await.expect_err("none").to_string();
+        assert!(err.contains("a, ") && err.contains("b"), "{err}");
     }
 
     #[tokio::test]

@@ -112,6 +112,47 @@ async fn container_source_reads_the_cr_token_file_at_every_exchange() {
 }
 
 #[tokio::test]
+async fn container_source_by_profile_id_and_by_crn() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("cr-token");
+    std::fs::write(&file, cr_token(&emu, json!({"namespace": "books"})).await).expect("write");
+    let crn = format!("crn:v1:bluemix:public:iam-identity::a/{ACCOUNT}::profile:{PROFILE}");
+    for auth in [
+        ContainerAuth::profile_id(PROFILE),
+        ContainerAuth::profile_crn(&crn),
+        ContainerAuth {
+            profile_id: Some(PROFILE.into()),
+            profile_crn: Some(crn.clone()),
+            ..ContainerAuth::default()
+        },
+    ] {
+        let tm = TokenManager::builder()
+            .container(auth.clone().cr_token_file(&file))
+            .endpoint_url(emu.url())
+            .build()
+            .expect("manager");
+        let c = claims(tm.get_token().await.expect("token").expose_secret());
+        assert_eq!(c["iam_id"], format!("iam-{PROFILE}"), "{auth:?}");
+        assert_eq!(c["grant_type"], "urn:ibm:params:oauth:grant-type:cr-token");
+    }
+    // A profile the CR token is not trusted by is IAM's error, typed.
+    let tm = TokenManager::builder()
+        .container(
+            ContainerAuth::profile_id("Profile-00000000-0000-4000-8000-00000000dead")
+                .cr_token_file(&file),
+        )
+        .endpoint_url(emu.url())
+        .build()
+        .expect("manager");
+    let err = tm.get_token().await.expect_err("unknown profile");
+    assert!(
+        err.status().is_some_and(|s| (400..500).contains(&s)),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn assume_source_uses_the_delegates_token() {
     let emu = emulator().await;
     let delegate = TokenManager::builder()
