@@ -72,3 +72,111 @@ async fn auth_disable_ssl_is_a_boolean_read_as_ibms_go_core_reads_it() {
         assert_eq!(got.is_ok(), verification_off, "{value}: {got:?}");
     }
 }
+
+#[tokio::test]
+async fn scope_from_the_environment_reaches_iam() {
+    let emu = emulator().await;
+    let c = config(
+        "books",
+        &lookup(&[
+            ("BOOKS_APIKEY", ALICE_KEY),
+            ("BOOKS_AUTH_URL", emu.url()),
+            ("BOOKS_SCOPE", "ibm openid books"),
+        ]),
+    );
+    let tm = c.token_manager().expect("manager");
+    let claims = claims(tm.get_token().await.expect("token").expose_secret());
+    assert_eq!(claims["scope"], "ibm openid books");
+    // Without it, no scope is sent and IAM's default applies.
+    let c = config(
+        "books",
+        &lookup(&[("BOOKS_APIKEY", ALICE_KEY), ("BOOKS_AUTH_URL", emu.url())]),
+    );
+    let tm = c.token_manager().expect("manager");
+    let claims = crate::common::claims(tm.get_token().await.expect("token").expose_secret());
+    assert_ne!(claims["scope"], "ibm openid books");
+}
+
+#[tokio::test]
+async fn cr_token_filename_names_the_file_the_container_source_reads() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("my-cr-token");
+    std::fs::write(&file, cr_token(&emu, json!({"namespace": "books"})).await).expect("write");
+    let path = file.to_str().expect("utf-8 path");
+    for profile in [
+        ("BOOKS_IAM_PROFILE_NAME", "books-workload"),
+        ("BOOKS_IAM_PROFILE_ID", PROFILE),
+    ] {
+        let c = config(
+            "books",
+            &lookup(&[
+                ("BOOKS_AUTH_TYPE", "container"),
+                ("BOOKS_CR_TOKEN_FILENAME", path),
+                ("BOOKS_AUTH_URL", emu.url()),
+                profile,
+            ]),
+        );
+        let tm = c.token_manager().expect("manager");
+        let claims = claims(tm.get_token().await.expect("token").expose_secret());
+        assert_eq!(claims["iam_id"], format!("iam-{PROFILE}"), "{profile:?}");
+    }
+    // A file that is not there is named in the error.
+    let c = config(
+        "books",
+        &lookup(&[
+            ("BOOKS_AUTH_TYPE", "container"),
+            ("BOOKS_CR_TOKEN_FILENAME", "/nonexistent/cr-token"),
+            ("BOOKS_AUTH_URL", emu.url()),
+            ("BOOKS_IAM_PROFILE_ID", PROFILE),
+        ]),
+    );
+    let tm = c
+        .token_manager_builder()
+        .expect("builder")
+        .retry(RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        })
+        .build()
+        .expect("manager");
+    let err = tm.get_token().await.expect_err("no file");
+    assert!(err.to_string().contains("/nonexistent/cr-token"), "{err}");
+}
+
+#[tokio::test]
+async fn the_credentials_file_in_the_home_directory_is_read() {
+    let emu = emulator().await;
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    let home_file = home.path().join("ibm-credentials.env");
+    std::fs::write(
+        &home_file,
+        format!(
+            "# written by `ibmcloud`\nBOOKS_APIKEY={BOOKS_KEY}\nBOOKS_AUTH_URL={}\nBOOKS_SCOPE=ibm openid home\n",
+            emu.url()
+        ),
+    )
+    .expect("write");
+    let at = |cwd: &std::path::Path| Lookup {
+        vars: vec![("BOOKS_APIKEY".into(), "from-the-environment".into())],
+        cwd: Some(cwd.to_owned()),
+        home: Some(home.path().to_owned()),
+    };
+    // No file in the working directory: the home one, ahead of the environment.
+    let c = config("books", &at(cwd.path()));
+    assert_eq!(c.source(), home_file.display().to_string());
+    let tm = c.token_manager().expect("manager");
+    let claims = claims(tm.get_token().await.expect("token").expose_secret());
+    assert_eq!(claims["scope"], "ibm openid home");
+    assert_eq!(
+        claims["sub"],
+        "ServiceId-9b1c7d4e-0000-4000-8000-000000000001"
+    );
+    // One in the working directory wins over the home one.
+    let cwd_file = cwd.path().join("ibm-credentials.env");
+    std::fs::write(&cwd_file, format!("BOOKS_APIKEY={ALICE_KEY}\n")).expect("write");
+    let c = config("books", &at(cwd.path()));
+    assert_eq!(c.source(), cwd_file.display().to_string());
+    assert_eq!(c.get("APIKEY"), Some(ALICE_KEY));
+}
