@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::identity::model::{Profile, ServiceId, User};
+use crate::identity::model::{CrnIdentity, Profile, ServiceId, User};
 use crate::ids;
 
 /// The grant type URNs, as they appear in the `grant_type` claim.
@@ -18,6 +18,8 @@ pub mod grant {
     pub const CR_TOKEN: &str = "urn:ibm:params:oauth:grant-type:cr-token";
     /// Assume a trusted profile.
     pub const ASSUME: &str = "urn:ibm:params:oauth:grant-type:assume";
+    /// A token for a CRN identity, obtained by a delegate with its own access token.
+    pub const IAM_AUTHZ: &str = "urn:ibm:params:oauth:grant-type:iam-authz";
 }
 
 /// Who the token is for.
@@ -30,6 +32,8 @@ pub enum Subject<'a> {
     /// A trusted profile; `authn` is the claims object of whoever authenticated (the assuming
     /// identity, or the compute resource).
     Profile(&'a Profile, &'a Value),
+    /// A CRN identity (the `iam-authz` grant).
+    Crn(&'a CrnIdentity),
 }
 
 /// The parts of a token that do not depend on the identity.
@@ -66,6 +70,11 @@ pub fn authn_of_service_id(sid: &ServiceId) -> Value {
     json!({ "sub": sid.id, "iam_id": sid.iam_id(), "sub_type": "ServiceId", "name": sid.name })
 }
 
+/// The `authn` object of a CRN identity: `{sub, iam_id, sub_type: "CRN"}` (§2.2).
+pub fn authn_of_crn(ident: &CrnIdentity) -> Value {
+    json!({ "sub": ident.crn, "iam_id": ident.iam_id(), "sub_type": "CRN" })
+}
+
 fn full_name(user: &User) -> String {
     match (user.given_name.is_empty(), user.family_name.is_empty()) {
         (false, false) => format!("{} {}", user.given_name, user.family_name),
@@ -75,7 +84,10 @@ fn full_name(user: &User) -> String {
     }
 }
 
-/// Builds the claims of an access token.
+/// Builds the claims of an access token: those of the real tokens of §2.2.
+///
+/// User, service-ID and profile tokens carry `acr: 1, amr: ["pwd"]`; CRN-identity tokens
+/// `acr: 0, amr: []`, as in IAM's documented `iam-authz` example.
 pub fn access_token(subject: Subject<'_>, issue: &Issue<'_>) -> Value {
     let mut c = Map::with_capacity(20);
     let mut put = |k: &str, v: Value| {
@@ -125,6 +137,17 @@ pub fn access_token(subject: Subject<'_>, issue: &Issue<'_>) -> Value {
             put("authn", authn.clone());
             put("account", account(&p.account_id));
         }
+        Subject::Crn(ident) => {
+            put("iam_id", json!(ident.iam_id()));
+            put("id", json!(ident.iam_id()));
+            put("realmid", json!("crn"));
+            put("jti", json!(ids::uuid()));
+            put("identifier", json!(ident.crn));
+            put("sub", json!(ident.crn));
+            put("sub_type", json!("CRN"));
+            put("authn", authn_of_crn(ident));
+            put("account", account(&ident.account_id));
+        }
     }
     put("iat", json!(issue.iat));
     put("exp", json!(issue.exp));
@@ -132,8 +155,13 @@ pub fn access_token(subject: Subject<'_>, issue: &Issue<'_>) -> Value {
     put("grant_type", json!(issue.grant_type));
     put("scope", json!(issue.scope));
     put("client_id", json!(issue.client_id));
-    put("acr", json!(1));
-    put("amr", json!(["pwd"]));
+    if matches!(subject, Subject::Crn(_)) {
+        put("acr", json!(0));
+        put("amr", json!([]));
+    } else {
+        put("acr", json!(1));
+        put("amr", json!(["pwd"]));
+    }
     Value::Object(c)
 }
 
@@ -175,6 +203,70 @@ mod tests {
         assert_eq!(c["exp"], 3700);
         assert_eq!(c["authn"]["iam_id"], "iam-ServiceId-c1e45eff");
         assert!(c.get("unique_instance_crns").is_none());
+    }
+
+    #[test]
+    fn crn_identity_token_has_the_documented_shape() {
+        let crn = "crn:v1:bluemix:public:resource-controller::a/f71446b6474d45bf81196da45de13940::resource-broker:1f4a9711";
+        let ident = CrnIdentity {
+            crn: crn.into(),
+            account_id: "f71446b6474d45bf81196da45de13940".into(),
+            delegates: vec![],
+        };
+        assert_eq!(ident.service_name(), "resource-controller");
+        let issue = Issue {
+            issuer: "https://iam.cloud.ibm.com/identity",
+            grant_type: grant::IAM_AUTHZ,
+            scope: "ibm openid resource-controller",
+            client_id: "resource-controller",
+            iat: 100,
+            exp: 1900,
+        };
+        let c = access_token(Subject::Crn(&ident), &issue);
+        let mut keys: Vec<&str> = c
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        let mut expected = [
+            "iam_id",
+            "id",
+            "realmid",
+            "jti",
+            "identifier",
+            "sub",
+            "sub_type",
+            "authn",
+            "account",
+            "iat",
+            "exp",
+            "iss",
+            "grant_type",
+            "scope",
+            "client_id",
+            "acr",
+            "amr",
+        ];
+        expected.sort_unstable();
+        assert_eq!(keys, expected, "exactly the claims of IAM's example");
+        assert_eq!(c["iam_id"], format!("crn-{crn}"));
+        assert_eq!(c["id"], c["iam_id"]);
+        assert_eq!(c["realmid"], "crn");
+        assert_eq!(c["identifier"], crn);
+        assert_eq!(c["sub"], crn);
+        assert_eq!(c["sub_type"], "CRN");
+        assert_eq!(
+            c["authn"],
+            json!({"sub": crn, "iam_id": format!("crn-{crn}"), "sub_type": "CRN"})
+        );
+        assert_eq!(
+            c["account"],
+            json!({"valid": true, "bss": "f71446b6474d45bf81196da45de13940", "frozen": true})
+        );
+        assert_eq!(c["acr"], 0);
+        assert_eq!(c["amr"], json!([]));
     }
 
     #[test]

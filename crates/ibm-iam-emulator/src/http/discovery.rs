@@ -65,7 +65,8 @@ pub async fn openid_configuration(
             "refresh_token",
             "urn:ibm:params:oauth:grant-type:apikey",
             "urn:ibm:params:oauth:grant-type:cr-token",
-            "urn:ibm:params:oauth:grant-type:assume"
+            "urn:ibm:params:oauth:grant-type:assume",
+            "urn:ibm:params:oauth:grant-type:iam-authz"
         ],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],

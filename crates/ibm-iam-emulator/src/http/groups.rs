@@ -72,7 +72,7 @@ fn render_member(store: &Store, m: &Member, base: &str, group_id: &str) -> Value
                     obj.insert("description".into(), json!(d));
                 }
             }
-            None => {}
+            Some(Identity::Crn(_)) | None => {}
         }
     }
     v

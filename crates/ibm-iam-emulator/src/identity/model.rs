@@ -174,6 +174,38 @@ impl Profile {
     }
 }
 
+/// A CRN identity: a resource (a service instance, a resource broker, …) that acts in its own
+/// name, with access tokens whose `iam_id` is `crn-<CRN>` (wire reference §2.2). Such tokens
+/// come from the `iam-authz` grant, which an identity listed in `delegates` calls with its own
+/// access token.
+///
+/// Real IAM lets identities holding the `Delegate` role
+/// (`crn:v1:bluemix:public:iam-identity-platform::::role:Delegate`) mint these tokens; the
+/// emulator has no such role and stands it in with the `delegates` list (INFERRED model).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CrnIdentity {
+    /// The resource's CRN.
+    pub crn: String,
+    /// The account of its tokens (`account.bss`): the CRN's `a/<account>` scope.
+    pub account_id: String,
+    /// IAM ids that may obtain this identity's tokens through the `iam-authz` grant.
+    #[serde(default)]
+    pub delegates: Vec<String>,
+}
+
+impl CrnIdentity {
+    /// `crn-<CRN>`.
+    pub fn iam_id(&self) -> String {
+        format!("crn-{}", self.crn)
+    }
+
+    /// The CRN's service-name segment (`resource-controller` in
+    /// `crn:v1:bluemix:public:resource-controller::a/…::resource-broker:…`).
+    pub fn service_name(&self) -> &str {
+        self.crn.split(':').nth(4).unwrap_or_default()
+    }
+}
+
 /// An API key. The value itself is kept only as a digest unless `store_value` was asked for.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ApiKey {

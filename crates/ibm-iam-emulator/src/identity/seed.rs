@@ -17,6 +17,8 @@
 //!                                 "conditions": [{ "claim": "namespace", "operator": "EQUALS",
 //!                                                  "value": "\"books\"" }] }],
 //!                     "identities": [{ "iam_id": "IBMid-…", "type": "user" }] }],
+//!   "crn_identities": [{ "crn": "crn:v1:bluemix:public:<service>::a/<account>::<type>:<id>",
+//!                        "delegates": ["iam-ServiceId-…"] }],
 //!   "services": […], "roles": […], "access_groups": […], "policies": […]
 //! }
 //! ```
@@ -25,7 +27,7 @@
 
 use serde::Deserialize;
 
-use super::model::{Meta, Profile, ProfileIdentity, ProfileRule, User};
+use super::model::{CrnIdentity, Meta, Profile, ProfileIdentity, ProfileRule, User};
 use super::store::{NewApiKey, Store, StoreError};
 use crate::ids;
 use crate::policy::seed::{SeedGroup, SeedRole, SeedService};
@@ -52,6 +54,9 @@ pub struct Seed {
     /// Trusted profiles.
     #[serde(default)]
     pub profiles: Vec<SeedProfile>,
+    /// CRN identities, reached through the `iam-authz` grant.
+    #[serde(default)]
+    pub crn_identities: Vec<SeedCrnIdentity>,
     /// IAM-enabled services with their actions and the roles that grant them.
     #[serde(default)]
     pub services: Vec<SeedService>,
@@ -174,6 +179,18 @@ pub struct SeedProfile {
     pub identities: Vec<ProfileIdentity>,
 }
 
+/// A CRN identity in the seed file (see [`CrnIdentity`]).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedCrnIdentity {
+    /// The resource's CRN, scoped to an account of the seed (`a/<account>`).
+    pub crn: String,
+    /// IAM ids (users, service IDs, profiles) that may obtain its tokens with the `iam-authz`
+    /// grant.
+    #[serde(default)]
+    pub delegates: Vec<String>,
+}
+
 /// A seed file that could not be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
@@ -283,6 +300,15 @@ impl Seed {
                 })
                 .map_err(at(format!("profile '{}'", p.name)))?;
         }
+        for c in &self.crn_identities {
+            store
+                .add_crn_identity(CrnIdentity {
+                    crn: c.crn.clone(),
+                    account_id: String::new(),
+                    delegates: c.delegates.clone(),
+                })
+                .map_err(at(format!("CRN identity '{}'", c.crn)))?;
+        }
         crate::policy::seed::apply(
             store,
             &self.services,
@@ -313,6 +339,7 @@ mod tests {
         );
         assert!(store.profile_by_name("books-workload", None).is_some());
         assert_eq!(store.users.len(), 1);
+        assert_eq!(store.crn_identities.len(), 1);
         assert!(store.policy.service("books").is_some());
         assert_eq!(store.policy.policies.len(), 2);
         assert_eq!(store.policy.groups.len(), 1);

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Account, ApiKey, Meta, Profile, ServiceId, User};
+use super::model::{Account, ApiKey, CrnIdentity, Meta, Profile, ServiceId, User};
 use crate::ids;
 use crate::policy::PolicyStore;
 
@@ -43,6 +43,8 @@ pub enum Identity<'a> {
     ServiceId(&'a ServiceId),
     /// A trusted profile.
     Profile(&'a Profile),
+    /// A CRN identity.
+    Crn(&'a CrnIdentity),
 }
 
 impl Identity<'_> {
@@ -52,6 +54,7 @@ impl Identity<'_> {
             Identity::User(u) => &u.account_id,
             Identity::ServiceId(s) => &s.account_id,
             Identity::Profile(p) => &p.account_id,
+            Identity::Crn(c) => &c.account_id,
         }
     }
 }
@@ -69,6 +72,9 @@ pub struct Store {
     pub profiles: BTreeMap<String, Profile>,
     /// API keys by id (`ApiKey-…`).
     pub apikeys: BTreeMap<String, ApiKey>,
+    /// CRN identities by CRN (absent from state files written before they existed).
+    #[serde(default)]
+    pub crn_identities: BTreeMap<String, CrnIdentity>,
     /// Services, roles, access groups and policies (absent from state files written before
     /// they existed).
     #[serde(default)]
@@ -124,6 +130,9 @@ impl Store {
             if id.starts_with("Profile-") {
                 return self.profiles.get(id).map(Identity::Profile);
             }
+        }
+        if let Some(crn) = iam_id.strip_prefix("crn-") {
+            return self.crn_identities.get(crn).map(Identity::Crn);
         }
         self.users.get(iam_id).map(Identity::User)
     }
@@ -266,6 +275,44 @@ impl Store {
         Ok(profile)
     }
 
+    /// Adds a CRN identity. The CRN must be valid and scoped to an existing account
+    /// (`a/<account>`); `account_id`, when not empty, must be that account; every delegate
+    /// must be an existing identity.
+    pub fn add_crn_identity(&mut self, mut ident: CrnIdentity) -> Result<CrnIdentity, StoreError> {
+        let attrs = crate::policy::request::parse_crn(&ident.crn).map_err(StoreError::Invalid)?;
+        let Some(account) = attrs.get("accountId") else {
+            return Err(StoreError::Invalid(format!(
+                "the CRN '{}' has no account scope (a/<account>); a CRN identity's tokens need one",
+                ident.crn
+            )));
+        };
+        if ident.account_id.is_empty() {
+            ident.account_id.clone_from(account);
+        } else if ident.account_id != *account {
+            return Err(StoreError::Invalid(format!(
+                "'account_id' {} is not the account of the CRN '{}'",
+                ident.account_id, ident.crn
+            )));
+        }
+        self.require_account(&ident.account_id)?;
+        if self.crn_identities.contains_key(&ident.crn) {
+            return Err(StoreError::Conflict(format!(
+                "CRN identity '{}' exists already",
+                ident.crn
+            )));
+        }
+        for d in &ident.delegates {
+            if self.identity(d).is_none() {
+                return Err(StoreError::NotFound {
+                    kind: "Identity",
+                    id: d.clone(),
+                });
+            }
+        }
+        self.crn_identities.insert(ident.crn.clone(), ident.clone());
+        Ok(ident)
+    }
+
     /// Creates an API key for a user or service ID. Returns the record and the value.
     pub fn add_apikey(
         &mut self,
@@ -275,9 +322,9 @@ impl Store {
         let account_id = match self.identity(&new.iam_id) {
             Some(Identity::User(u)) => u.account_id.clone(),
             Some(Identity::ServiceId(s)) => s.account_id.clone(),
-            Some(Identity::Profile(_)) => {
+            Some(Identity::Profile(_) | Identity::Crn(_)) => {
                 return Err(StoreError::Invalid(
-                    "API keys can be created for users and service IDs, not trusted profiles"
+                    "API keys can be created for users and service IDs, not trusted profiles or CRN identities"
                         .into(),
                 ));
             }
@@ -478,5 +525,60 @@ mod tests {
             ..p
         };
         assert!(matches!(s.add_profile(dup), Err(StoreError::Conflict(_))));
+    }
+
+    #[test]
+    fn crn_identities_need_an_account_scope_and_real_delegates() {
+        let mut s = store();
+        let sid = s
+            .add_service_id(None, "svc", "acct", None, meta())
+            .expect("service id");
+        let new = |crn: &str, delegates: Vec<String>| CrnIdentity {
+            crn: crn.into(),
+            account_id: String::new(),
+            delegates,
+        };
+        let crn = "crn:v1:bluemix:public:books:us-south:a/acct:inst::";
+        let ident = s
+            .add_crn_identity(new(crn, vec![sid.iam_id()]))
+            .expect("added");
+        assert_eq!(ident.account_id, "acct");
+        assert!(matches!(
+            s.identity(&format!("crn-{crn}")),
+            Some(Identity::Crn(c)) if c.crn == crn
+        ));
+        assert!(
+            s.identity(crn).is_none(),
+            "the iam_id carries the crn- prefix"
+        );
+        for (bad, delegates) in [
+            (crn, vec![]),
+            (
+                "crn:v1:bluemix:public:books:us-south:a/other:inst::",
+                vec![],
+            ),
+            ("crn:v1:bluemix:public:books:us-south::inst::", vec![]),
+            ("not-a-crn", vec![]),
+            (
+                "crn:v1:bluemix:public:books:us-south:a/acct:inst2::",
+                vec!["iam-ServiceId-nobody".to_owned()],
+            ),
+        ] {
+            assert!(s.add_crn_identity(new(bad, delegates)).is_err(), "{bad}");
+        }
+        let wrong_account = CrnIdentity {
+            account_id: "other".into(),
+            ..new(
+                "crn:v1:bluemix:public:books:us-south:a/acct:inst3::",
+                vec![],
+            )
+        };
+        assert!(s.add_crn_identity(wrong_account).is_err());
+        let key = NewApiKey {
+            name: "k".into(),
+            iam_id: format!("crn-{crn}"),
+            ..NewApiKey::default()
+        };
+        assert!(matches!(s.add_apikey(key, 0), Err(StoreError::Invalid(_))));
     }
 }

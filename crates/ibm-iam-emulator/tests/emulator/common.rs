@@ -13,6 +13,9 @@ pub const ACCOUNT: &str = "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e";
 pub const PROFILE: &str = "Profile-3f0e2a9c-0000-4000-8000-000000000001";
 pub const CLI_KEY: &str = "cli-apikey-for-the-default-account-0001";
 pub const APIKEY_GRANT: &str = "urn:ibm:params:oauth:grant-type:apikey";
+pub const IAM_AUTHZ_GRANT: &str = "urn:ibm:params:oauth:grant-type:iam-authz";
+/// The seed's CRN identity (a resource broker); books-backend is its delegate.
+pub const BROKER_CRN: &str = "crn:v1:bluemix:public:resource-controller::a/5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e::resource-broker:b00c5b40-0000-4000-8000-000000000001";
 
 pub fn seed() -> Seed {
     Seed::from_json(include_str!("../../examples/seed.json")).expect("example seed parses")

@@ -645,3 +645,166 @@ async fn issuer_is_configurable_and_announced() {
         json!(["RS256"])
     );
 }
+
+#[tokio::test]
+async fn iam_authz_grant_mints_crn_identity_tokens_for_delegates() {
+    let (emu, c) = start().await;
+    let url = emu.url();
+    let delegate = access_token(&c, url, BOOKS_KEY).await;
+    let desired = format!("crn-{BROKER_CRN}");
+    let resp = token_request(
+        &c,
+        url,
+        &[
+            ("grant_type", IAM_AUTHZ_GRANT),
+            ("access_token", delegate.as_str()),
+            ("desired_iam_id", desired.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.expect("json");
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    let token = body["access_token"].as_str().expect("access_token");
+    assert!(verify_with_published_keys(&c, url, token).await);
+    assert_eq!(
+        header(token),
+        json!({"kid": header(token)["kid"], "alg": "RS256"})
+    );
+    let cl = claims(token);
+    // The claims of IAM's documented iam-authz example (wire reference §2.2).
+    let mut names: Vec<&str> = cl
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    names.sort_unstable();
+    let mut expected = [
+        "iam_id",
+        "id",
+        "realmid",
+        "jti",
+        "identifier",
+        "sub",
+        "sub_type",
+        "authn",
+        "account",
+        "iat",
+        "exp",
+        "iss",
+        "grant_type",
+        "scope",
+        "client_id",
+        "acr",
+        "amr",
+    ];
+    expected.sort_unstable();
+    assert_eq!(names, expected);
+    assert_eq!(cl["iam_id"], desired);
+    assert_eq!(cl["id"], desired);
+    assert_eq!(cl["realmid"], "crn");
+    assert_eq!(cl["identifier"], BROKER_CRN);
+    assert_eq!(cl["sub"], BROKER_CRN);
+    assert_eq!(cl["sub_type"], "CRN");
+    assert_eq!(
+        cl["authn"],
+        json!({"sub": BROKER_CRN, "iam_id": desired, "sub_type": "CRN"})
+    );
+    assert_eq!(
+        cl["account"],
+        json!({"valid": true, "bss": ACCOUNT, "frozen": true})
+    );
+    assert_eq!(cl["iss"], "https://iam.cloud.ibm.com/identity");
+    assert_eq!(cl["grant_type"], IAM_AUTHZ_GRANT);
+    assert_eq!(cl["scope"], "ibm openid resource-controller");
+    assert_eq!(cl["client_id"], "resource-controller");
+    assert_eq!(cl["acr"], 0);
+    assert_eq!(cl["amr"], json!([]));
+    let lifetime = cl["exp"].as_i64().expect("exp") - cl["iat"].as_i64().expect("iat");
+    assert!((1..=1800).contains(&lifetime), "{lifetime}");
+    assert_eq!(body["expires_in"], lifetime);
+
+    // The CRN identity's token is a valid caller of the PDP.
+    let (status, answer) = authz(
+        &c,
+        url,
+        token,
+        json!([item(
+            &books_iam_id(),
+            "books.book.read",
+            &books_crn("shelf-1")
+        )]),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+
+    // A scope parameter and a Basic client are honoured.
+    let resp = c
+        .post(format!("{url}/identity/token"))
+        .basic_auth("my-broker-client", Some("s"))
+        .form(&[
+            ("grant_type", IAM_AUTHZ_GRANT),
+            ("access_token", delegate.as_str()),
+            ("desired_iam_id", desired.as_str()),
+            ("scope", "ibm openid books"),
+        ])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    let cl = claims(
+        resp.json::<Value>().await.expect("json")["access_token"]
+            .as_str()
+            .expect("at"),
+    );
+    assert_eq!(cl["scope"], "ibm openid books");
+    assert_eq!(cl["client_id"], "my-broker-client");
+
+    // Refusals, each in IAM's token error shape.
+    let alice = access_token(&c, url, ALICE_KEY).await;
+    for (form, code) in [
+        (
+            vec![
+                ("access_token", alice.as_str()),
+                ("desired_iam_id", desired.as_str()),
+            ],
+            "IAMEMU0403E",
+        ),
+        (
+            vec![
+                ("access_token", delegate.as_str()),
+                ("desired_iam_id", BROKER_CRN),
+            ],
+            "BXNIM0106E",
+        ),
+        (
+            vec![
+                ("access_token", delegate.as_str()),
+                (
+                    "desired_iam_id",
+                    "crn-crn:v1:bluemix:public:books::a/5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e::x:y",
+                ),
+            ],
+            "BXNIM0102E",
+        ),
+        (
+            vec![
+                ("access_token", "not.a.token"),
+                ("desired_iam_id", desired.as_str()),
+            ],
+            "BXNIM0407E",
+        ),
+        (vec![("desired_iam_id", desired.as_str())], "BXNIM0106E"),
+        (vec![("access_token", delegate.as_str())], "BXNIM0106E"),
+    ] {
+        let mut form = form;
+        form.push(("grant_type", IAM_AUTHZ_GRANT));
+        let resp = token_request(&c, url, &form).await;
+        assert_eq!(resp.status(), 400, "{form:?}");
+        let body: Value = resp.json().await.expect("json");
+        assert_eq!(body["errorCode"], code, "{body}");
+        assert!(body["context"]["requestId"].is_string(), "{body}");
+    }
+}
