@@ -47,7 +47,59 @@ fn clean_txid(raw: Option<&HeaderValue>) -> String {
         .map_or_else(|| format!("emu-{}", ids::random_hex32()), str::to_owned)
 }
 
-/// Outermost middleware: sets up [`Ctx`], renders [`IamError`]s, adds `Transaction-Id`.
+/// Marks a response whose body is already in IAM's error shape.
+#[derive(Debug, Clone, Copy)]
+struct Rendered;
+
+/// The most bytes of a non-IAM error body (an axum rejection's message) carried over into
+/// IAM's shape.
+const MAX_WRAPPED_MESSAGE: usize = 4096;
+
+/// Gives an error answer IAM's shape: renders an [`IamError`] a handler returned, and
+/// re-expresses any other 4xx or 5xx (axum's own rejections: a 405, a repeated query
+/// parameter, a path that is not valid UTF-8, …) as an IAM error with the same status and
+/// message. Successful answers and dropped connections pass unchanged.
+async fn iam_shaped(mut resp: Response, ctx: &Ctx, state: &EmulatorState) -> Response {
+    let ext = resp.extensions();
+    if ext.get::<Rendered>().is_some() || ext.get::<DropConnection>().is_some() {
+        return resp;
+    }
+    let err = match resp.extensions_mut().remove::<IamError>() {
+        Some(e) => e,
+        None if resp.status().is_client_error() || resp.status().is_server_error() => {
+            let status = resp.status();
+            let body = std::mem::take(resp.body_mut());
+            let message = axum::body::to_bytes(body, MAX_WRAPPED_MESSAGE)
+                .await
+                .ok()
+                .and_then(|b| String::from_utf8(b.to_vec()).ok())
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| status.canonical_reason().unwrap_or("Error").to_owned());
+            let route = if ctx.route == "unmatched" {
+                &ctx.url
+            } else {
+                &ctx.route
+            };
+            IamError::wrapped(status, route, message)
+        }
+        None => return resp,
+    };
+    let body = err.body(ctx, state.clock().now_ms(), state.instance_id());
+    *resp.body_mut() = Body::from(body.to_string());
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.remove(header::CONTENT_LENGTH);
+    resp.extensions_mut().insert(Rendered);
+    resp
+}
+
+/// Outermost middleware: sets up [`Ctx`], gives every error answer IAM's shape (those the
+/// route middleware has not shaped already: unknown paths, oversized headers), adds
+/// `Transaction-Id`.
 pub async fn context(State(state): State<EmulatorState>, mut req: Request, next: Next) -> Response {
     let ctx = Ctx {
         txid: clean_txid(req.headers().get("transaction-id")),
@@ -70,7 +122,7 @@ pub async fn context(State(state): State<EmulatorState>, mut req: Request, next:
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
-    let mut resp = if header_bytes > MAX_HEADER_BYTES {
+    let resp = if header_bytes > MAX_HEADER_BYTES {
         IamError::api(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "request_header_fields_too_large",
@@ -84,19 +136,11 @@ pub async fn context(State(state): State<EmulatorState>, mut req: Request, next:
         .extensions()
         .get::<Ctx>()
         .map_or_else(|| ctx.route.clone(), |c| c.route.clone());
-    if let Some(err) = resp.extensions_mut().remove::<IamError>() {
-        let ctx = Ctx {
-            route: route.clone(),
-            ..ctx.clone()
-        };
-        let body = err.body(&ctx, state.clock().now_ms(), state.instance_id());
-        *resp.body_mut() = Body::from(body.to_string());
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        resp.headers_mut().remove(header::CONTENT_LENGTH);
-    }
+    let ctx = Ctx {
+        route: route.clone(),
+        ..ctx
+    };
+    let mut resp = iam_shaped(resp, &ctx, &state).await;
     tracing::debug!(
         method = %method,
         route = %route,
@@ -114,6 +158,9 @@ pub async fn context(State(state): State<EmulatorState>, mut req: Request, next:
 }
 
 /// Route middleware: counts the request and applies any injected fault.
+///
+/// The answer is given IAM's error shape *before* a fault alters it, so that `truncated` and
+/// `wrong_content_type` faults apply to every answer of the endpoint, errors included.
 pub async fn faults(State(state): State<EmulatorState>, mut req: Request, next: Next) -> Response {
     let route = req
         .extensions()
@@ -123,29 +170,41 @@ pub async fn faults(State(state): State<EmulatorState>, mut req: Request, next: 
         ctx.route.clone_from(&route);
     }
     let ctx = req.extensions().get::<Ctx>().cloned();
+    let shaped = |resp: Response| {
+        let ctx = ctx.clone();
+        let state = state.clone();
+        async move {
+            match &ctx {
+                Some(ctx) => iam_shaped(resp, ctx, &state).await,
+                None => resp,
+            }
+        }
+    };
     let mut resp = if route.starts_with("/_emulator") {
-        next.run(req).await
+        shaped(next.run(req).await).await
     } else {
         state.counters().hit(&route);
         match state.faults().effect_for(req.method().as_str(), &route) {
-            None => next.run(req).await,
+            None => shaped(next.run(req).await).await,
             Some(effect) => {
                 if let Some(delay) = effect.latency {
                     tokio::time::sleep(delay).await;
                 }
                 if let Some((status, retry_after)) = effect.status {
-                    IamError::injected(status, retry_after, &route).into_response()
+                    shaped(IamError::injected(status, retry_after, &route).into_response()).await
                 } else {
                     match effect.action {
-                        None => next.run(req).await,
+                        None => shaped(next.run(req).await).await,
                         Some(FaultAction::Drop) => dropped(),
                         Some(FaultAction::Malformed) => json_response(Bytes::from_static(
                             br#"{"access_token":"eyJraWQiOiIyMDI0MDkw"#,
                         )),
                         Some(FaultAction::Empty) => json_response(Bytes::new()),
-                        Some(FaultAction::Truncated) => truncate(next.run(req).await).await,
+                        Some(FaultAction::Truncated) => {
+                            truncate(shaped(next.run(req).await).await).await
+                        }
                         Some(FaultAction::WrongContentType) => {
-                            let mut r = next.run(req).await;
+                            let mut r = shaped(next.run(req).await).await;
                             r.headers_mut().insert(
                                 header::CONTENT_TYPE,
                                 HeaderValue::from_static("text/html; charset=utf-8"),

@@ -125,6 +125,34 @@ impl IamError {
         e
     }
 
+    /// An error answer that was produced without IAM's shape (one of axum's rejections: a
+    /// duplicate query parameter, a path that is not valid UTF-8, …), re-expressed in the
+    /// shape of `route`'s endpoint with the same status and message.
+    pub fn wrapped(status: StatusCode, route: &str, message: String) -> Self {
+        if is_token_route(route) {
+            let code = match status.as_u16() {
+                400 | 413 | 415 => "BXNIM0106E".to_owned(),
+                other => format!("IAMEMU{other:04}E"),
+            };
+            Self::oidc(status, &code, message)
+        } else {
+            let api_code = match status.as_u16() {
+                400 | 422 => "bad_request",
+                401 => "invalid_access_token",
+                403 => "forbidden",
+                404 => "not_found",
+                405 => "method_not_allowed",
+                409 => "conflict",
+                413 => "request_too_large",
+                415 => "unsupported_media_type",
+                429 => "too_many_requests",
+                s if s >= 500 => "internal_error",
+                _ => "bad_request",
+            };
+            Self::api(status, api_code, message)
+        }
+    }
+
     /// Renders the body for a request.
     pub fn body(&self, ctx: &Ctx, now_ms: i64, instance_id: &str) -> Value {
         match self.shape {

@@ -18,12 +18,12 @@ pub mod serviceids;
 pub mod token;
 
 use axum::Router;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode, Uri};
 use axum::middleware;
 use axum::routing::{delete, get, head, post, put};
 
 use crate::state::EmulatorState;
-use errors::IamError;
+use errors::{IamError, is_token_route};
 
 async fn not_found() -> IamError {
     IamError::api(
@@ -31,6 +31,21 @@ async fn not_found() -> IamError {
         "not_found",
         "No such endpoint on the IAM emulator",
     )
+}
+
+/// A known path with a method it does not serve: 405 in the endpoint's IAM error shape
+/// (axum adds the `Allow` header).
+async fn method_not_allowed(method: Method, uri: Uri) -> IamError {
+    let message = format!("The method {method} is not allowed on this endpoint");
+    if is_token_route(uri.path()) {
+        IamError::oidc(StatusCode::METHOD_NOT_ALLOWED, "IAMEMU0405E", message)
+    } else {
+        IamError::api(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            message,
+        )
+    }
 }
 
 /// The emulator's routes over `state`.
@@ -137,6 +152,7 @@ pub fn router(state: EmulatorState) -> Router {
             put(control::set_token_lifetime),
         )
         .route("/_emulator/cr-tokens", post(control::cr_token))
+        .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             context::faults,

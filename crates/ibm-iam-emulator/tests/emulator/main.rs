@@ -8,4 +8,5 @@ mod keys;
 mod pdp;
 mod persistence;
 mod policies;
+mod shapes;
 mod token;
