@@ -316,6 +316,17 @@ pub async fn serve(
     })
 }
 
+/// The largest request head (start line and headers) the server reads, bytes. Beyond it the
+/// HTTP layer answers a bodiless 431 itself; up to it, the request reaches the emulator,
+/// which refuses more than [`MAX_HEADER_BYTES`](crate::http::context::MAX_HEADER_BYTES) with
+/// an IAM-shaped 431. Far above that limit so that every realistic oversized request gets
+/// IAM's shape, and bounded, so a connection never buffers more than about this much.
+pub const MAX_HEAD_BYTES: usize = 512 * 1024;
+/// The most header fields the server parses; beyond it the HTTP layer answers a bodiless
+/// 431. Well above the emulator's IAM-shaped limit,
+/// [`MAX_HEADER_FIELDS`](crate::http::context::MAX_HEADER_FIELDS).
+pub const MAX_HEAD_FIELDS: usize = 256;
+
 async fn serve_connection<IO>(io: IO, router: axum::Router)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -338,7 +349,9 @@ where
     let _ = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30))
-        .max_buf_size(64 * 1024)
+        .max_buf_size(MAX_HEAD_BYTES + 16 * 1024)
+        .max_header_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEAD_FIELDS)
         .serve_connection(TokioIo::new(io), svc)
         .await;
 }

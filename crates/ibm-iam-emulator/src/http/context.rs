@@ -33,8 +33,10 @@ pub struct Ctx {
     pub route: String,
 }
 
-/// The most header bytes a request may carry; more is answered 431.
+/// The most header bytes a request may carry; more is answered 431 in IAM's shape.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// The most header fields a request may carry; more is answered 431 in IAM's shape.
+pub const MAX_HEADER_FIELDS: usize = 100;
 
 /// Marks a response whose connection the server must close without answering.
 #[derive(Debug, Clone, Copy)]
@@ -122,11 +124,14 @@ pub async fn context(State(state): State<EmulatorState>, mut req: Request, next:
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
-    let resp = if header_bytes > MAX_HEADER_BYTES {
+    let header_fields = req.headers().len();
+    let resp = if header_bytes > MAX_HEADER_BYTES || header_fields > MAX_HEADER_FIELDS {
         IamError::api(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "request_header_fields_too_large",
-            format!("The request headers exceed {MAX_HEADER_BYTES} bytes"),
+            format!(
+                "The request headers exceed {MAX_HEADER_BYTES} bytes or {MAX_HEADER_FIELDS} fields"
+            ),
         )
         .into_response()
     } else {
