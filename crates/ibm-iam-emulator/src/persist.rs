@@ -44,6 +44,9 @@ pub enum PersistError {
         /// The failure.
         source: std::io::Error,
     },
+    /// The state could not be encoded; nothing was written.
+    #[error("the state could not be encoded, so the state file was left as it was: {0}")]
+    Encode(String),
     /// The file exists but is not a valid snapshot.
     #[error(
         "state file {path} is corrupt or not an emulator state file ({reason}); \
@@ -86,6 +89,22 @@ pub fn load(path: &Path) -> Result<Option<Snapshot>, PersistError> {
         )));
     }
     Ok(Some(snap))
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Makes [`encode`] fail on this thread, for tests of what a failed encoding leaves.
+    pub(crate) static FAIL_ENCODING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Encodes a snapshot for the state file. An error means nothing may be written: an empty
+/// or partial file would replace the previous good one.
+pub fn encode(snap: &Snapshot) -> Result<Vec<u8>, PersistError> {
+    #[cfg(test)]
+    if FAIL_ENCODING.with(std::cell::Cell::get) {
+        return Err(PersistError::Encode("injected by a test".into()));
+    }
+    serde_json::to_vec_pretty(snap).map_err(|e| PersistError::Encode(e.to_string()))
 }
 
 /// Writes `bytes` to `path` atomically and durably.

@@ -193,7 +193,7 @@ impl EmulatorState {
             }),
         };
         if changed && let Some(path) = &state.inner.state_file {
-            persist::write_atomic(path, &state.snapshot_bytes())?;
+            persist::write_atomic(path, &state.snapshot_bytes()?)?;
         }
         Ok(state)
     }
@@ -337,32 +337,41 @@ impl EmulatorState {
     }
 
     /// Applies a change to the identities and, with a state file, makes it durable before
-    /// returning. If the write fails the change is undone and an error returned, so an
-    /// acknowledged change is always on disk.
+    /// returning. A change is all or nothing: if `f` fails (even after changing part of the
+    /// store, like a service ID created before its inline API key is refused) or the state
+    /// cannot be encoded or written, the store is put back as it was and an error returned,
+    /// so what is in memory is always what was acknowledged, and what is on disk.
     pub async fn change<T>(
         &self,
         f: impl FnOnce(&mut Store, i64) -> Result<T, StoreError>,
     ) -> Result<T, CommitError> {
         let _guard = self.inner.commit_lock.lock().await;
         let now_ms = self.clock().now_ms();
-        let backup = self.inner.state_file.as_ref().map(|_| self.store().clone());
+        let backup = self.store().clone();
+        let restore = |old: Store| {
+            *self
+                .inner
+                .store
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = old;
+        };
         let out = {
             let mut store = self
                 .inner
                 .store
                 .write()
                 .unwrap_or_else(PoisonError::into_inner);
-            f(&mut store, now_ms)?
+            f(&mut store, now_ms)
+        };
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                restore(backup);
+                return Err(e.into());
+            }
         };
         if let Err(e) = self.save().await {
-            if let Some(mut old) = backup {
-                old.reindex();
-                *self
-                    .inner
-                    .store
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner) = old;
-            }
+            restore(backup);
             return Err(e.into());
         }
         Ok(out)
@@ -377,7 +386,7 @@ impl EmulatorState {
             .unwrap_or_else(PoisonError::into_inner));
     }
 
-    fn snapshot_bytes(&self) -> Vec<u8> {
+    fn snapshot_bytes(&self) -> Result<Vec<u8>, PersistError> {
         let snap = Snapshot {
             format: persist::FORMAT.into(),
             version: persist::VERSION,
@@ -386,7 +395,7 @@ impl EmulatorState {
             keys: self.key_ring().to_stored(),
             store: self.store().clone(),
         };
-        serde_json::to_vec_pretty(&snap).unwrap_or_default()
+        persist::encode(&snap)
     }
 
     /// Writes the state file (the caller holds the commit lock).
@@ -394,7 +403,7 @@ impl EmulatorState {
         let Some(path) = self.inner.state_file.clone() else {
             return Ok(());
         };
-        let bytes = self.snapshot_bytes();
+        let bytes = self.snapshot_bytes()?;
         match tokio::task::spawn_blocking(move || persist::write_atomic(&path, &bytes)).await {
             Ok(r) => r,
             Err(e) => Err(PersistError::Io {
@@ -496,5 +505,100 @@ fn bootstrap_admin_policy(iam_id: &str, now_ms: i64) -> Policy {
             created_by: "emulator".into(),
             version: 1,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::errors::IamError;
+
+    fn state(file: Option<PathBuf>) -> EmulatorState {
+        EmulatorState::new(EmulatorOptions {
+            state_file: file,
+            apikeys: vec!["state-test-apikey-0123456789".into()],
+            ..EmulatorOptions::default()
+        })
+        .expect("state")
+    }
+
+    /// Adds an account, then fails.
+    fn half_done(store: &mut Store, _: i64) -> Result<(), StoreError> {
+        store.ensure_account("half-done", "Half done");
+        Err(StoreError::Invalid("refused after a partial change".into()))
+    }
+
+    #[tokio::test]
+    async fn a_failing_change_leaves_memory_and_file_as_they_were() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        for file in [None, Some(path.clone())] {
+            let s = state(file.clone());
+            let before = file.as_ref().map(|p| std::fs::read(p).expect("state file"));
+            let err = s.change(half_done).await.expect_err("refused");
+            assert!(matches!(err, CommitError::Store(_)), "{err}");
+            assert!(
+                !s.store().accounts.contains_key("half-done"),
+                "the partial change is undone ({file:?})"
+            );
+            assert_eq!(
+                file.as_ref().map(|p| std::fs::read(p).expect("state file")),
+                before
+            );
+            // The store still works, and its indexes too.
+            assert!(
+                s.store()
+                    .apikey_by_value("state-test-apikey-0123456789")
+                    .is_some()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_encoding_failure_is_a_500_and_changes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        let s = state(Some(path.clone()));
+        let before = std::fs::read(&path).expect("state file");
+        assert!(!before.is_empty());
+
+        persist::FAIL_ENCODING.with(|f| f.set(true));
+        let err = s
+            .change(|store, _| {
+                store.ensure_account("never-saved", "Never saved");
+                Ok(())
+            })
+            .await
+            .expect_err("cannot be saved");
+        let lifetime = s
+            .set_token_lifetime(120)
+            .await
+            .expect_err("cannot be saved");
+        persist::FAIL_ENCODING.with(|f| f.set(false));
+
+        assert!(
+            matches!(err, CommitError::Persist(PersistError::Encode(_))),
+            "{err}"
+        );
+        assert!(matches!(lifetime, CommitError::Persist(_)), "{lifetime}");
+        assert_eq!(
+            std::fs::read(&path).expect("state file"),
+            before,
+            "the file is untouched, never emptied"
+        );
+        assert!(!s.store().accounts.contains_key("never-saved"));
+        assert_eq!(s.token_lifetime(), DEFAULT_TOKEN_LIFETIME);
+        let api = IamError::from(err);
+        assert_eq!(api.status, axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+
+        // Once encoding works again, changes are saved as usual.
+        s.change(|store, _| {
+            store.ensure_account("saved", "Saved");
+            Ok(())
+        })
+        .await
+        .expect("saved");
+        let snap = persist::load(&path).expect("load").expect("present");
+        assert!(snap.store.accounts.contains_key("saved"));
     }
 }

@@ -441,3 +441,37 @@ async fn profiles_rules_and_identities_drive_the_grants() {
         404
     );
 }
+
+#[tokio::test]
+async fn a_service_id_whose_inline_key_is_refused_is_not_created() {
+    let (emu, c) = start().await;
+    let url = emu.url();
+    let token = access_token(&c, url, BOOKS_KEY).await;
+    let names = |list: &Value| -> Vec<String> {
+        list["serviceids"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|s| s["name"].as_str().expect("name").to_owned())
+            .collect()
+    };
+    let list = format!("{url}/v1/serviceids/?account_id={ACCOUNT}&pagesize=100");
+    let (_, before) = send(c.get(&list).bearer_auth(&token)).await;
+    // The inline key reuses a value in use: the service ID is made first, then the key is
+    // refused, and the whole change must be undone.
+    let (status, err) = send(
+        c.post(format!("{url}/v1/serviceids/"))
+            .bearer_auth(&token)
+            .json(&json!({
+                "account_id": ACCOUNT,
+                "name": "half-made",
+                "apikey": {"name": "dup", "apikey": BOOKS_KEY},
+            })),
+    )
+    .await;
+    assert_eq!(status, 409, "{err}");
+    assert_eq!(err["status_code"], 409);
+    let (_, after) = send(c.get(&list).bearer_auth(&token)).await;
+    assert!(!names(&after).contains(&"half-made".to_owned()), "{after}");
+    assert_eq!(names(&after), names(&before));
+}
