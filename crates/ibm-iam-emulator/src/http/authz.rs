@@ -340,7 +340,9 @@ fn role_actions(store: &PolicyStore, roles: &[&str], service: Option<&str>) -> V
 /// `POST /v2/authz/roles`: the roles (and their actions) each subject holds on each
 /// resource; service and custom roles in `roleActions`, platform roles in
 /// `platformExtensions.roleActions`. `subjectId` is `{"userId"}` for users, `{"serviceId"}`
-/// for service IDs, `{"id"}` otherwise (INFERRED).
+/// for service IDs, `{"id"}` otherwise (INFERRED). The answer carries the request's
+/// `transactionId` and the emulator's `instanceId` at the top level, as §4.6 shows; item
+/// errors stay in their items (no top-level `errors`).
 pub async fn roles(
     State(state): State<EmulatorState>,
     Extension(ctx): Extension<Ctx>,
@@ -376,7 +378,12 @@ pub async fn roles(
             serde_json::to_writer(out, &v)
         },
     )?;
-    out.extend_from_slice(b"]}");
+    // §4.6 shows the transaction and instance ids at the top level of the answer.
+    out.extend_from_slice(b"],\"transactionId\":");
+    serde_json::to_writer(&mut out, &ctx.txid).map_err(|e| internal(&e))?;
+    out.extend_from_slice(b",\"instanceId\":");
+    serde_json::to_writer(&mut out, state.instance_id()).map_err(|e| internal(&e))?;
+    out.push(b'}');
     Ok(json_response(out))
 }
 
@@ -416,8 +423,16 @@ struct BulkAnswer<'a> {
     cache_key_pattern: &'static Value,
 }
 
+/// The attributes every resource of a bulk request shares, given once in
+/// `sharedAttributes` (§4.5: one `serviceName`, one `accountId`).
+const BULK_SHARED: [&str; 2] = ["serviceName", "accountId"];
+
 /// `PUT /v2/authz/bulk`: one subject and one action over many resources
-/// (`sharedAttributes` merged with each of up to 1,000 `uniqueAttributes`). Answers
+/// (`sharedAttributes` merged with each of up to 1,000 `uniqueAttributes`).
+///
+/// As §4.5 requires, the resources are of one service in one account: `serviceName` and
+/// `accountId` must be in `sharedAttributes` (and not in any `uniqueAttributes`), and at most
+/// one `resourceType` occurs (the reference's example has none); otherwise 400. Answers
 /// `{"decisions": [{"decision": "Permit"|"Deny", "reason", "obligation"?}], "cacheKeyPattern"}`
 /// in the order of `uniqueAttributes`; permits always carry their obligation.
 pub async fn bulk(
@@ -470,14 +485,36 @@ pub async fn bulk(
             unique.len()
         )));
     }
+    for key in BULK_SHARED {
+        if shared.get(key).is_none_or(String::is_empty) {
+            return Err(IamError::bad_request(format!(
+                "'resources.sharedAttributes.{key}' is required: every resource of a bulk request is of one service in one account"
+            )));
+        }
+    }
     let resources: Vec<Attrs> = unique
         .iter()
-        .map(|u| {
+        .enumerate()
+        .map(|(i, u)| {
+            let own = string_map(Some(u), "resources.uniqueAttributes[]")?;
+            if let Some(key) = BULK_SHARED.iter().find(|k| own.contains_key(**k)) {
+                return Err(IamError::bad_request(format!(
+                    "'resources.uniqueAttributes[{i}].{key}': {key} is shared by every resource of a bulk request; give it in sharedAttributes only"
+                )));
+            }
             let mut r = shared.clone();
-            r.extend(string_map(Some(u), "resources.uniqueAttributes[]")?);
+            r.extend(own);
             Ok(r)
         })
         .collect::<Result<_, IamError>>()?;
+    let mut types = resources.iter().filter_map(|r| r.get("resourceType"));
+    if let Some(first) = types.next()
+        && let Some(other) = types.find(|t| *t != first)
+    {
+        return Err(IamError::bad_request(format!(
+            "a bulk request is about one resourceType, not both '{first}' and '{other}'"
+        )));
+    }
     let store = state.store();
     let now = state.clock().now();
     let decisions: Vec<Decision<'_>> = resources

@@ -472,10 +472,17 @@ async fn roles_endpoint_matches_policies() {
     let (status, body) = send_json(
         c.post(format!("{url}/v2/authz/roles"))
             .bearer_auth(&caller)
+            .header("Transaction-Id", "roles-trace-1")
             .json(&roles_of(books.clone())),
     )
     .await;
     assert_eq!(status, 200, "{body}");
+    // §4.6: the answer names the transaction and the instance at the top level.
+    assert_eq!(body["transactionId"], "roles-trace-1", "{body}");
+    assert!(
+        body["instanceId"].as_str().is_some_and(|s| !s.is_empty()),
+        "{body}"
+    );
     let r = &body["responses"][0];
     assert_eq!(r["status"], "200");
     assert_eq!(r["requestId"], "r-1");
@@ -634,6 +641,62 @@ async fn bulk_decides_one_subject_over_many_resources() {
     .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["status_code"], 400);
+
+    // §4.5: one serviceName and one accountId, given once in sharedAttributes, and at most
+    // one resourceType.
+    for (resources, why) in [
+        (
+            json!({"sharedAttributes": {"accountId": ACCOUNT}, "uniqueAttributes": [{"serviceName": "books"}]}),
+            "serviceName",
+        ),
+        (
+            json!({"sharedAttributes": {"serviceName": "books"}, "uniqueAttributes": [{"serviceInstance": "a"}]}),
+            "accountId",
+        ),
+        (
+            json!({"uniqueAttributes": [{"serviceInstance": "a"}]}),
+            "serviceName",
+        ),
+        (
+            json!({"sharedAttributes": {"serviceName": "books", "accountId": ACCOUNT},
+                   "uniqueAttributes": [{"serviceInstance": "a"}, {"accountId": "other"}]}),
+            "uniqueAttributes[1].accountId",
+        ),
+        (
+            json!({"sharedAttributes": {"serviceName": "books", "accountId": ACCOUNT},
+                   "uniqueAttributes": [{"resourceType": "shelf"}, {"resourceType": "book"}]}),
+            "resourceType",
+        ),
+    ] {
+        let (status, body) = send_json(
+            c.put(format!("{url}/v2/authz/bulk"))
+                .bearer_auth(&caller)
+                .json(&json!({
+                    "subject": {"attributes": {"id": profile}},
+                    "action": "books.book.read",
+                    "resources": resources,
+                })),
+        )
+        .await;
+        assert_eq!(status, 400, "{resources}: {body}");
+        assert_eq!(body["status_code"], 400);
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(why), "{why}: {message}");
+    }
+    // One resourceType, shared or repeated, is fine.
+    let (status, body) = send_json(
+        c.put(format!("{url}/v2/authz/bulk"))
+            .bearer_auth(&caller)
+            .json(&json!({
+                "subject": {"attributes": {"id": profile}},
+                "action": "books.book.read",
+                "resources": {"sharedAttributes": {"serviceName": "books", "accountId": ACCOUNT},
+                              "uniqueAttributes": [{"resourceType": "shelf", "serviceInstance": "a"},
+                                                   {"resourceType": "shelf", "serviceInstance": "b"}]},
+            })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]
