@@ -281,7 +281,7 @@ pub async fn serve(
             tokio::select! {
                 _ = &mut stop_rx => break,
                 accepted = listener.accept() => {
-                    let Ok((stream, _peer)) = accepted else {
+                    let Ok((stream, peer)) = accepted else {
                         // Out of file descriptors and the like: back off briefly.
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
@@ -291,11 +291,11 @@ pub async fn serve(
                     let acceptor = acceptor.clone();
                     conns.spawn(async move {
                         match acceptor {
-                            None => serve_connection(stream, router).await,
+                            None => serve_connection(stream, peer, router).await,
                             Some(acc) => {
                                 let handshake = tokio::time::timeout(Duration::from_secs(10), acc.accept(stream)).await;
                                 if let Ok(Ok(tls_stream)) = handshake {
-                                    serve_connection(tls_stream, router).await;
+                                    serve_connection(tls_stream, peer, router).await;
                                 }
                             }
                         }
@@ -327,7 +327,7 @@ pub const MAX_HEAD_BYTES: usize = 512 * 1024;
 /// [`MAX_HEADER_FIELDS`](crate::http::context::MAX_HEADER_FIELDS).
 pub const MAX_HEAD_FIELDS: usize = 256;
 
-async fn serve_connection<IO>(io: IO, router: axum::Router)
+async fn serve_connection<IO>(io: IO, peer: SocketAddr, router: axum::Router)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -335,6 +335,10 @@ where
         let router = router.clone();
         async move {
             let mut req = req.map(Body::new);
+            // As axum's `into_make_service_with_connect_info` does: the error context's
+            // `clientIp` reads it.
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
             collapse_slashes(&mut req);
             let resp = match router.oneshot(req).await {
                 Ok(r) => r,

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -31,6 +31,9 @@ pub struct Ctx {
     pub url: String,
     /// The route it matched (`/identity/token`), or `unmatched`.
     pub route: String,
+    /// The caller's IP address (from the connection, as axum's [`ConnectInfo`] carries it),
+    /// or empty when the server did not say.
+    pub client_ip: String,
 }
 
 /// The most header bytes a request may carry; more is answered 431 in IAM's shape.
@@ -116,6 +119,11 @@ pub async fn context(State(state): State<EmulatorState>, mut req: Request, next:
             .collect(),
         url: req.uri().path().chars().take(512).collect(),
         route: "unmatched".into(),
+        client_ip: req
+            .extensions()
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_default(),
     };
     req.extensions_mut().insert(ctx.clone());
     let method = req.method().clone();

@@ -168,6 +168,7 @@ impl IamError {
                             "incoming.Identity_Token"
                         },
                         "userAgent": ctx.user_agent,
+                        "clientIp": ctx.client_ip,
                         "url": ctx.url,
                         "instanceId": instance_id,
                         "threadId": "1",

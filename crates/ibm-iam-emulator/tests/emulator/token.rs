@@ -132,8 +132,13 @@ async fn unknown_apikey_is_bxnim0415e_with_context_and_no_echo() {
     assert_eq!(body["errorMessage"], "Provided API key could not be found");
     assert_eq!(body["context"]["requestId"], txid);
     assert_eq!(body["context"]["requestType"], "incoming.Identity_Token");
+    assert_eq!(
+        body["context"]["clientIp"], "127.0.0.1",
+        "§1.5 lists clientIp"
+    );
     for field in [
         "userAgent",
+        "clientIp",
         "instanceId",
         "threadId",
         "host",
