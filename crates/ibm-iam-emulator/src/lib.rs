@@ -51,6 +51,24 @@ pub use state::{DEFAULT_ACCOUNT_ID, DEFAULT_ISSUER, EmulatorOptions, EmulatorSta
 pub use tls::TlsMaterial;
 
 /// The emulator's routes (IAM's and the control API) over `state`, ready to serve.
+///
+/// It behaves as the `ibm-iam emulator` server does, with two limits of being mounted in a
+/// server that is not the emulator's own:
+///
+/// - A `drop` fault answers with a body that fails at once, so hyper-based servers
+///   (`axum::serve`, hyper directly) abort the connection without sending anything, as the
+///   emulator's server does; a server that buffers answers before sending them may instead
+///   send a 500 or close the connection after the status line.
+/// - The error context's `clientIp` is the peer address only when the server supplies axum's
+///   `ConnectInfo<SocketAddr>` (`into_make_service_with_connect_info`); otherwise it is empty.
+///
+/// Repeated slashes in the path (`//identity/token`) are collapsed before routing, here as in
+/// the server. The request-head limits of [`server::MAX_HEAD_BYTES`] are the server's; under
+/// another server, that server's own limits apply first.
 pub fn app(state: EmulatorState) -> axum::Router {
-    http::router(state)
+    use tower::ServiceExt as _;
+    let routes = http::router(state);
+    // Rewriting the path must happen before routing, so the routes sit behind the fallback
+    // service of an otherwise empty router.
+    axum::Router::new().fallback_service(routes.map_request(http::collapse_slashes))
 }

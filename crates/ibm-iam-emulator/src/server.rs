@@ -339,7 +339,6 @@ where
             // `clientIp` reads it.
             req.extensions_mut()
                 .insert(axum::extract::ConnectInfo(peer));
-            collapse_slashes(&mut req);
             let resp = match router.oneshot(req).await {
                 Ok(r) => r,
                 Err(never) => match never {},
@@ -358,28 +357,4 @@ where
         .max_headers(MAX_HEAD_FIELDS)
         .serve_connection(TokioIo::new(io), svc)
         .await;
-}
-
-/// `//identity/token` → `/identity/token`: IBM's Python SDK core builds that path from a
-/// base URL with a trailing slash, and real IAM answers it.
-fn collapse_slashes(req: &mut axum::http::Request<Body>) {
-    let Some(pq) = req.uri().path_and_query() else {
-        return;
-    };
-    if !pq.path().contains("//") {
-        return;
-    }
-    let mut path = String::with_capacity(pq.path().len());
-    for c in pq.path().chars() {
-        if !(c == '/' && path.ends_with('/')) {
-            path.push(c);
-        }
-    }
-    let rebuilt = match pq.query() {
-        Some(q) => format!("{path}?{q}"),
-        None => path,
-    };
-    if let Ok(uri) = rebuilt.parse() {
-        *req.uri_mut() = uri;
-    }
 }

@@ -244,14 +244,33 @@ fn json_response(body: Bytes) -> Response {
     r
 }
 
+/// The answer of a `drop` fault: marked [`DropConnection`], so that the emulator's server
+/// closes the connection without writing anything, and with a body that fails at once, so
+/// that any other hyper-based server (axum::serve with [`crate::app`]) aborts the
+/// connection too instead of sending it.
 fn dropped() -> Response {
-    let mut r = (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "connection dropped by an injected fault",
-    )
-        .into_response();
+    let mut r = Response::new(Body::new(FailingBody));
+    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     r.extensions_mut().insert(DropConnection);
     r
+}
+
+/// A body whose first frame is an error.
+struct FailingBody;
+
+impl http_body::Body for FailingBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "connection dropped by an injected fault",
+        ))))
+    }
 }
 
 /// Sends the real headers (with the full `Content-Length`) and half the body, then fails

@@ -164,3 +164,29 @@ pub fn router(state: EmulatorState) -> Router {
         ))
         .with_state(state)
 }
+
+/// `//identity/token` → `/identity/token`: IBM's Python SDK core builds that path from a
+/// base URL with a trailing slash, and real IAM answers it. Runs before routing (see
+/// [`crate::app`]).
+pub(crate) fn collapse_slashes(mut req: axum::extract::Request) -> axum::extract::Request {
+    let Some(pq) = req.uri().path_and_query() else {
+        return req;
+    };
+    if !pq.path().contains("//") {
+        return req;
+    }
+    let mut path = String::with_capacity(pq.path().len());
+    for c in pq.path().chars() {
+        if !(c == '/' && path.ends_with('/')) {
+            path.push(c);
+        }
+    }
+    let rebuilt = match pq.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    if let Ok(uri) = rebuilt.parse() {
+        *req.uri_mut() = uri;
+    }
+    req
+}

@@ -222,3 +222,74 @@ async fn probability_faults_hit_a_fraction_and_counters_reset() {
         .expect("send");
     assert_eq!(resp.status(), 200);
 }
+
+/// Sends one request over a raw connection and returns every byte the server wrote before
+/// closing it.
+async fn raw_answer(addr: std::net::SocketAddr, request: &str) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("closed in time");
+    answer
+}
+
+#[tokio::test]
+async fn app_behaves_like_the_server_under_axum_serve() {
+    // The bare router, mounted in a server of the user's own.
+    let state = ibm_iam_emulator::EmulatorState::new(ibm_iam_emulator::EmulatorOptions {
+        seed: Some(seed()),
+        ..ibm_iam_emulator::EmulatorOptions::default()
+    })
+    .expect("state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        axum::serve(listener, ibm_iam_emulator::app(state))
+            .await
+            .expect("serve");
+    });
+    let url = format!("http://{addr}");
+    let c = client();
+
+    // `//identity/token` (what IBM's Python SDK core sends for a base URL ending in `/`).
+    let resp = c
+        .post(format!("{url}//identity/token"))
+        .form(&token_form())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        resp.status(),
+        200,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+
+    // A drop fault closes the connection without a byte of answer.
+    control(
+        &c,
+        &url,
+        "faults",
+        json!({"path": "/identity/keys", "action": "drop", "count": 1}),
+    )
+    .await;
+    let answer = raw_answer(
+        addr,
+        "GET /identity/keys HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.is_empty(), "{:?}", String::from_utf8_lossy(&answer));
+    // The fault is spent: an ordinary answer again.
+    let resp = c
+        .get(format!("{url}/identity/keys"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    server.abort();
+}
