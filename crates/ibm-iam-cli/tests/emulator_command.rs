@@ -141,6 +141,87 @@ fn tls_prints_a_certificate_that_clients_can_trust() {
     token(&c, &emu.url, "alice-apikey-0123456789abcdefghijklmnop");
 }
 
+/// A user's own CA and a server certificate it signs for `127.0.0.1` and `localhost`:
+/// (CA PEM, server chain PEM, server key PEM).
+fn own_certificate() -> (String, String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca.distinguished_name
+        .push(DnType::CommonName, "a user's own test CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("server key");
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .expect("server params");
+    leaf.distinguished_name
+        .push(DnType::CommonName, "iam.test.local");
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf_cert = leaf.signed_by(&key, &issuer).expect("server certificate");
+    (
+        ca_cert.pem(),
+        format!("{}{}", leaf_cert.pem(), ca_cert.pem()),
+        key.serialize_pem(),
+    )
+}
+
+#[test]
+fn tls_cert_and_key_serve_https_with_the_users_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ca_pem, chain_pem, key_pem) = own_certificate();
+    let (ca, chain, key) = (
+        dir.path().join("ca.pem"),
+        dir.path().join("server.pem"),
+        dir.path().join("server.key"),
+    );
+    std::fs::write(&ca, &ca_pem).expect("write CA");
+    std::fs::write(&chain, &chain_pem).expect("write chain");
+    std::fs::write(&key, &key_pem).expect("write key");
+    let emu = spawn(
+        &[
+            "--tls-cert",
+            chain.to_str().expect("utf8"),
+            "--tls-key",
+            key.to_str().expect("utf8"),
+            "--apikey",
+            KEY,
+        ],
+        2,
+    );
+    assert!(emu.url.starts_with("https://127.0.0.1:"), "{}", emu.url);
+    assert_eq!(
+        emu.cert.as_deref(),
+        chain.to_str(),
+        "the second line names the certificate in use"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&chain).expect("chain"),
+        chain_pem,
+        "the user's file is left alone"
+    );
+    // A client that trusts only the user's CA gets a token over HTTPS...
+    let c = client(ca.to_str());
+    let access = token(&c, &emu.url, KEY);
+    assert_eq!(access.split('.').count(), 3);
+    // ...and one that trusts the system roots only is refused: the certificate served is
+    // the user's, not a public one.
+    let strict = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    assert!(
+        strict
+            .get(format!("{}/identity/keys", emu.url))
+            .send()
+            .is_err()
+    );
+}
+
 #[test]
 fn bad_configuration_fails_fast_with_a_clear_message() {
     let dir = tempfile::tempdir().expect("tempdir");
