@@ -13,7 +13,10 @@
 //!   generalised keys that include them.
 //! * A change of `cacheKeyPattern` retires every generalised key (they carry the pattern's
 //!   version). Invalidation by subject, by account or of everything bumps a generation, so
-//!   an answer that was requested before an invalidation cannot repopulate the cache.
+//!   an answer that was requested before an invalidation cannot repopulate the cache: the
+//!   generation is checked again inside every insert, under the lock of the shard written,
+//!   and a generation read while an invalidation is still sweeping the shards never matches
+//!   (see [`Generation`]).
 //! * Memory is bounded: at most `max_entries`, oldest evicted first.
 
 use std::collections::hash_map::RandomState;
@@ -111,13 +114,27 @@ pub struct CacheStats {
     pub entries: u64,
 }
 
+/// A snapshot of the cache's invalidation count, taken before asking IAM and handed back
+/// to [`DecisionCache::store`]: the answer is stored only if no invalidation started since.
+///
+/// A snapshot taken while an invalidation is still sweeping the shards is *tainted*: it
+/// never matches, so nothing read or asked during a sweep can be written back behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generation(u64);
+
+impl Generation {
+    const TAINTED: u64 = u64::MAX;
+}
+
 /// The cache behind a [`super::PdpClient`] (public only through the hidden `internals`
 /// module, for benchmarks).
 pub struct DecisionCache {
     shards: Vec<Mutex<Shard>>,
     hasher: RandomState,
     pattern: RwLock<(u64, Option<Arc<KeyPattern>>)>,
-    generation: AtomicU64,
+    /// Invalidations started, and finished (`finished <= started`; equal when none runs).
+    started: AtomicU64,
+    finished: AtomicU64,
     config: CacheConfig,
     clock: Arc<dyn Clock>,
     hits: AtomicU64,
@@ -189,7 +206,8 @@ impl DecisionCache {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             hasher: RandomState::new(),
             pattern: RwLock::new((0, None)),
-            generation: AtomicU64::new(0),
+            started: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
             config,
             clock,
             hits: AtomicU64::new(0),
@@ -207,8 +225,16 @@ impl DecisionCache {
     }
 
     /// The current generation, to hand back to [`Self::store`].
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+    pub fn generation(&self) -> Generation {
+        // `finished` first: if it then equals `started`, no invalidation was running at any
+        // moment between the two reads (`finished` never passes `started`).
+        let finished = self.finished.load(Ordering::Acquire);
+        let started = self.started.load(Ordering::Acquire);
+        Generation(if started == finished {
+            started
+        } else {
+            Generation::TAINTED
+        })
     }
 
     /// The entry's decision and expiry, fresh (or, with `stale`, within the stale window).
@@ -252,6 +278,9 @@ impl DecisionCache {
     }
 
     fn lookup_inner(&self, req: &AuthzRequest, stale: bool) -> Option<Decision> {
+        // Read before any entry: an alias written below must not outlive an invalidation
+        // that sweeps the generalised entry it copies.
+        let generation = self.generation();
         let now = self.clock.now();
         let exact = exact_key(req);
         if let Some((d, _)) = self.read(&exact, now, stale) {
@@ -291,6 +320,7 @@ impl DecisionCache {
                                 account: req.resource.account_id().map(Into::into),
                                 seq: 0,
                             },
+                            generation,
                         );
                     }
                     return Some(d);
@@ -306,7 +336,7 @@ impl DecisionCache {
         req: &AuthzRequest,
         d: &Decision,
         pattern: Option<&KeyPattern>,
-        generation: u64,
+        generation: Generation,
     ) {
         if self.generation() != generation {
             return;
@@ -339,7 +369,7 @@ impl DecisionCache {
             let Some(expires) = now.checked_add(ttl) else {
                 return;
             };
-            self.insert(exact_key(req), entry(expires));
+            self.insert(exact_key(req), entry(expires), generation);
             let (Some(o), Some(_)) = (&d.obligation, pattern) else {
                 return;
             };
@@ -351,7 +381,7 @@ impl DecisionCache {
             }
             for a in actions {
                 let key = general_key(version, subject, resource, a, req.environment.attributes());
-                self.insert(key, entry(expires));
+                self.insert(key, entry(expires), generation);
             }
         } else if self.config.denies {
             let ttl = if d.is_context_deny() {
@@ -360,7 +390,7 @@ impl DecisionCache {
                 self.config.deny_ttl
             };
             if let Some(expires) = now.checked_add(ttl) {
-                self.insert(exact_key(req), entry(expires));
+                self.insert(exact_key(req), entry(expires), generation);
             }
         }
     }
@@ -392,9 +422,18 @@ impl DecisionCache {
         g.0
     }
 
-    fn insert(&self, key: Key, mut entry: Entry) {
+    /// Inserts unless an invalidation started after `generation` was read. The check is made
+    /// under the shard's lock: an invalidation that already swept this shard has bumped
+    /// `started` before taking the lock, so it is seen; one that has not yet reached the
+    /// shard will sweep this entry.
+    fn insert(&self, key: Key, mut entry: Entry, generation: Generation) -> bool {
         let cap = (self.config.max_entries / SHARDS).max(1);
         let mut shard = self.shard(&key);
+        if generation.0 == Generation::TAINTED
+            || self.started.load(Ordering::Acquire) != generation.0
+        {
+            return false;
+        }
         shard.seq += 1;
         entry.seq = shard.seq;
         let seq = shard.seq;
@@ -414,14 +453,27 @@ impl DecisionCache {
             let Shard { map, order, .. } = &mut *shard;
             order.retain(|(k, s)| map.get(k).is_some_and(|e| e.seq == *s));
         }
+        true
     }
 
     fn remove_where(&self, pred: impl Fn(&Entry) -> bool) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        for s in &self.shards {
+        self.remove_where_hooked(pred, |_| {});
+    }
+
+    /// [`Self::remove_where`], calling `before_shard(i)` before sweeping shard `i` (no lock
+    /// held), so tests can interleave inserts with a sweep.
+    fn remove_where_hooked(
+        &self,
+        pred: impl Fn(&Entry) -> bool,
+        mut before_shard: impl FnMut(usize),
+    ) {
+        self.started.fetch_add(1, Ordering::AcqRel);
+        for (i, s) in self.shards.iter().enumerate() {
+            before_shard(i);
             let mut shard = s.lock().unwrap_or_else(PoisonError::into_inner);
             shard.map.retain(|_, e| !pred(e));
         }
+        self.finished.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Drops every answer about this subject.
@@ -641,6 +693,90 @@ mod tests {
         );
         c.invalidate_account("acct");
         assert!(c.lookup(&req("books.book.read", "i1")).is_none());
+    }
+
+    fn subject_req(subject: &str, action: &str, instance: &str) -> AuthzRequest {
+        AuthzRequest::new(
+            Subject::attributes(subject, "ibm openid"),
+            action,
+            Resource::builder()
+                .service_name("books")
+                .account_id("acct")
+                .service_instance(instance)
+                .build(),
+        )
+    }
+
+    fn permit_for(subject: &str, actions: &[&str]) -> Decision {
+        let mut d = permit(actions, None);
+        let mut o = (*d.obligation.take().expect("obligation")).clone();
+        o.subject
+            .as_mut()
+            .expect("subject")
+            .insert("id".to_owned(), subject.to_owned());
+        d.obligation = Some(Arc::new(o));
+        d
+    }
+
+    #[test]
+    fn a_store_racing_a_sweep_cannot_land_behind_it() {
+        // Answers requested before `clear()` arrive while it sweeps, before each shard in
+        // turn: whichever shard they land in, none survives the invalidation.
+        let (c, _) = cache(CacheConfig::default());
+        let before = c.generation();
+        let reqs: Vec<AuthzRequest> = (0..64)
+            .map(|i| subject_req(&format!("IBMid-{i}"), "books.book.read", "i1"))
+            .collect();
+        c.remove_where_hooked(
+            |_| true,
+            |_| {
+                for r in &reqs {
+                    c.store(r, &deny(None), None, before);
+                    // A generation read during the sweep is no better.
+                    c.store(r, &deny(None), None, c.generation());
+                }
+            },
+        );
+        assert_eq!(c.stats().entries, 0);
+        for r in &reqs {
+            assert!(c.lookup(r).is_none());
+        }
+        // After the sweep, a fresh generation stores again.
+        c.store(&reqs[0], &deny(None), None, c.generation());
+        assert!(c.lookup(&reqs[0]).is_some());
+    }
+
+    #[test]
+    fn an_alias_made_during_a_sweep_does_not_survive_it() {
+        // Generalised permits for many subjects; while `clear()` sweeps, each shard in turn,
+        // checks of another instance hit the generalised entries not yet swept and would
+        // write exact-key aliases into shards already swept.
+        let (c, _) = cache(CacheConfig::default());
+        let subjects: Vec<String> = (0..64).map(|i| format!("IBMid-{i}")).collect();
+        for s in &subjects {
+            c.store(
+                &subject_req(s, "books.book.read", "i1"),
+                &permit_for(s, &["books.book.read", "books.book.write"]),
+                Some(&pattern()),
+                c.generation(),
+            );
+        }
+        let others: Vec<AuthzRequest> = subjects
+            .iter()
+            .map(|s| subject_req(s, "books.book.write", &format!("fresh-{s}")))
+            .collect();
+        let mut hits = 0;
+        c.remove_where_hooked(
+            |_| true,
+            |_| {
+                hits += others.iter().filter(|r| c.lookup(r).is_some()).count();
+            },
+        );
+        assert!(hits > 0, "the checks met generalised entries mid-sweep");
+        for r in &others {
+            assert!(c.lookup(r).is_none(), "an alias outlived the invalidation");
+        }
+        assert_eq!(c.stats().entries, 0);
     }
 
     #[test]

@@ -37,7 +37,7 @@ use cache::DecisionCache;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod internals {
-    pub use super::cache::DecisionCache;
+    pub use super::cache::{DecisionCache, Generation};
 }
 
 /// A request that is answered, or waiting for IAM.
