@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use super::types::{AuthzRequest, Decision, DecisionSource, Obligation};
+use super::types::{AuthzRequest, Decision, DecisionSource, Obligation, Resource};
 use crate::clock::Clock;
 
 const SHARDS: usize = 16;
@@ -163,13 +163,41 @@ fn put_map<'a>(
     }
 }
 
+/// The resource as asked: a CRN by its text (its attributes lose the cname and any scope
+/// but `a/<account>`), attributes by their map. The form is part of the key.
+fn put_resource(out: &mut Vec<u8>, r: &Resource) {
+    match r.as_crn() {
+        Some(c) => {
+            out.push(b'C');
+            put_str(out, c.as_str());
+        }
+        None => {
+            out.push(b'A');
+            put_map(out, r.attributes().iter());
+        }
+    }
+}
+
+/// What a CRN says beyond its attributes (cname and scope segment), for generalised keys:
+/// a permit for `o/org1` or on `staging` never answers `o/org2` or `bluemix`.
+fn put_realm(out: &mut Vec<u8>, r: &Resource) {
+    match r.as_crn() {
+        Some(c) => {
+            out.push(b'C');
+            put_str(out, c.cname());
+            put_str(out, c.scope());
+        }
+        None => out.push(b'A'),
+    }
+}
+
 /// The exact-request key of `req`.
 pub fn exact_key(req: &AuthzRequest) -> Key {
     let mut out = Vec::with_capacity(192);
     out.push(b'E');
     put_map(&mut out, req.subject.cache_attributes().iter());
     put_str(&mut out, &req.action);
-    put_map(&mut out, req.resource.attributes().iter());
+    put_resource(&mut out, &req.resource);
     put_map(&mut out, req.environment.attributes().iter());
     Key(out.into())
 }
@@ -178,6 +206,7 @@ fn general_key(
     version: u64,
     subject: &BTreeMap<String, String>,
     resource: &BTreeMap<String, String>,
+    realm: &Resource,
     action: &str,
     env: &BTreeMap<String, String>,
 ) -> Key {
@@ -186,6 +215,7 @@ fn general_key(
     out.extend_from_slice(&version.to_le_bytes());
     put_map(&mut out, subject.iter());
     put_map(&mut out, resource.iter());
+    put_realm(&mut out, realm);
     put_str(&mut out, action);
     put_map(&mut out, env.iter());
     Key(out.into())
@@ -303,7 +333,14 @@ impl DecisionCache {
                 let Some(r) = project(resource, rp) else {
                     continue;
                 };
-                let key = general_key(version, &s, &r, &req.action, req.environment.attributes());
+                let key = general_key(
+                    version,
+                    &s,
+                    &r,
+                    &req.resource,
+                    &req.action,
+                    req.environment.attributes(),
+                );
                 if let Some((d, expires)) = self.read(&key, now, stale).filter(|(d, _)| d.permitted)
                 {
                     if d.source == DecisionSource::Cache {
@@ -380,7 +417,14 @@ impl DecisionCache {
                 actions.push(&req.action);
             }
             for a in actions {
-                let key = general_key(version, subject, resource, a, req.environment.attributes());
+                let key = general_key(
+                    version,
+                    subject,
+                    resource,
+                    &req.resource,
+                    a,
+                    req.environment.attributes(),
+                );
                 self.insert(key, entry(expires), generation);
             }
         } else if self.config.denies {
@@ -777,6 +821,58 @@ mod tests {
             assert!(c.lookup(r).is_none(), "an alias outlived the invalidation");
         }
         assert_eq!(c.stats().entries, 0);
+    }
+
+    #[test]
+    fn crns_that_differ_only_in_scope_or_cname_do_not_share_entries() {
+        let (c, _) = cache(CacheConfig::default());
+        let crn = |cname: &str, scope: &str| {
+            AuthzRequest::new(
+                Subject::attributes("IBMid-1", "ibm openid"),
+                "books.book.read",
+                Resource::crn(&format!(
+                    "crn:v1:{cname}:public:books:us-south:{scope}:i1::"
+                ))
+                .expect("crn"),
+            )
+        };
+        let org1 = crn("bluemix", "o/org1");
+        assert_eq!(
+            org1.resource.attributes(),
+            crn("bluemix", "o/org2").resource.attributes(),
+            "the attributes alone cannot tell them apart"
+        );
+        // An exact permit, and a generalised one at the service's scope.
+        let mut books = BTreeMap::new();
+        books.insert("serviceName".to_owned(), "books".to_owned());
+        let mut p = permit(&["books.book.read"], None);
+        let mut o = (*p.obligation.take().expect("obligation")).clone();
+        o.resource = Some(books);
+        p.obligation = Some(Arc::new(o));
+        c.store(&org1, &p, Some(&pattern()), c.generation());
+        assert!(c.lookup(&org1).is_some());
+        for other in [
+            crn("bluemix", "o/org2"),
+            crn("bluemix", "s/space1"),
+            crn("bluemix", "p/org1"),
+            crn("staging", "o/org1"),
+            crn("bluemix", ""),
+        ] {
+            assert!(c.lookup(&other).is_none(), "{:?}", other.resource);
+        }
+        // A CRN and the same attributes given directly are different questions too.
+        let attrs = AuthzRequest::new(
+            Subject::attributes("IBMid-1", "ibm openid"),
+            "books.book.read",
+            Resource::builder()
+                .service_name("books")
+                .region("us-south")
+                .service_instance("i1")
+                .attribute("ctype", "public")
+                .build(),
+        );
+        assert_eq!(attrs.resource.attributes(), org1.resource.attributes());
+        assert!(c.lookup(&attrs).is_none());
     }
 
     #[test]

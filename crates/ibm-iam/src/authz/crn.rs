@@ -105,6 +105,12 @@ impl Crn {
         &self.segments[5]
     }
 
+    /// The scope segment as written: `a/<account>`, `o/<org>`, `s/<space>`, `p/<project>`,
+    /// or empty.
+    pub fn scope(&self) -> &str {
+        &self.segments[6]
+    }
+
     /// The account id, when the scope is `a/<account>`.
     pub fn account_id(&self) -> Option<&str> {
         self.segments[6]
@@ -130,6 +136,11 @@ impl Crn {
     /// The resource attributes IAM matches policies on, from the non-empty segments:
     /// `serviceName`, `accountId`, `serviceInstance`, `region`, `resourceType`, `resource`,
     /// `ctype`.
+    ///
+    /// The cname and a scope other than `a/<account>` have no attribute: two CRNs that
+    /// differ only there have the same attributes. The decision cache therefore keys CRN
+    /// resources by the CRN itself (exact keys) and by its cname and scope segment
+    /// (generalised keys), never by these attributes alone.
     pub fn attributes(&self) -> BTreeMap<String, String> {
         let mut a = BTreeMap::new();
         let mut put = |k: &str, v: &str| {

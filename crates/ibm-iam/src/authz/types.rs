@@ -191,6 +191,11 @@ impl Resource {
         &self.inner.attrs
     }
 
+    /// The CRN, for a resource given by CRN.
+    pub fn as_crn(&self) -> Option<&Crn> {
+        self.inner.crn.as_ref()
+    }
+
     /// The account the resource belongs to, when known.
     pub fn account_id(&self) -> Option<&str> {
         self.inner.attrs.get("accountId").map(String::as_str)

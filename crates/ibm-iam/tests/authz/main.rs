@@ -3,6 +3,8 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod answers;
+mod canned;
 mod common;
 mod decisions;
 mod faults;
