@@ -4,7 +4,11 @@
 //!   the obligation and `cacheKeyPattern` allow: for every action in `obligation.actions`,
 //!   at the obligation's subject and resource scope. One account-wide permit for
 //!   `[read, write]` then answers later checks of `write` on any instance of that account.
-//!   Lifetime `maxCacheAgeSeconds` (600 s when absent).
+//!   As in IBM's library, only the actions IAM lists go under generalised keys: the action
+//!   asked about, if unlisted, is remembered for the exact request only. An obligation
+//!   subject without `id`, or resource without `accountId` (IAM's account-wide `{}`), is
+//!   bound to the request's subject id and account, so no key ever spans subjects or
+//!   accounts. Lifetime `maxCacheAgeSeconds` (600 s when absent).
 //! * **Denies** are stored only under the exact request, for 120 s; context-based denies
 //!   (`Network`, `Context`) likewise, keyed with the environment.
 //! * Keys are canonical and length-prefixed (values containing `,;:` cannot collide) and
@@ -202,22 +206,50 @@ pub fn exact_key(req: &AuthzRequest) -> Key {
     Key(out.into())
 }
 
+fn put_opt(out: &mut Vec<u8>, v: Option<&str>) {
+    match v {
+        Some(v) => {
+            out.push(1);
+            put_str(out, v);
+        }
+        None => out.push(0),
+    }
+}
+
+/// A generalised key: `subject` and `resource` attribute sets (the obligation's when
+/// storing, the request's projected on a pattern when looking up), for `action`.
+///
+/// A set without `id` (subject) or `accountId` (resource), such as the account-wide `{}`
+/// of an obligation, is bound to the request's subject id and account: one answer never
+/// reaches another subject or another account. The CRN's cname and scope segment, and the
+/// environment, are always part of it.
 fn general_key(
     version: u64,
     subject: &BTreeMap<String, String>,
     resource: &BTreeMap<String, String>,
-    realm: &Resource,
+    req: &AuthzRequest,
     action: &str,
-    env: &BTreeMap<String, String>,
 ) -> Key {
     let mut out = Vec::with_capacity(192);
     out.push(b'G');
     out.extend_from_slice(&version.to_le_bytes());
     put_map(&mut out, subject.iter());
     put_map(&mut out, resource.iter());
-    put_realm(&mut out, realm);
+    put_opt(
+        &mut out,
+        (!subject.contains_key("id")).then(|| req.subject.id()),
+    );
+    put_opt(
+        &mut out,
+        if resource.contains_key("accountId") {
+            None
+        } else {
+            req.resource.account_id()
+        },
+    );
+    put_realm(&mut out, &req.resource);
     put_str(&mut out, action);
-    put_map(&mut out, env.iter());
+    put_map(&mut out, req.environment.attributes().iter());
     Key(out.into())
 }
 
@@ -333,14 +365,7 @@ impl DecisionCache {
                 let Some(r) = project(resource, rp) else {
                     continue;
                 };
-                let key = general_key(
-                    version,
-                    &s,
-                    &r,
-                    &req.resource,
-                    &req.action,
-                    req.environment.attributes(),
-                );
+                let key = general_key(version, &s, &r, req, &req.action);
                 if let Some((d, expires)) = self.read(&key, now, stale).filter(|(d, _)| d.permitted)
                 {
                     if d.source == DecisionSource::Cache {
@@ -412,19 +437,10 @@ impl DecisionCache {
             };
             let subject = o.subject.as_ref().unwrap_or(req.subject.cache_attributes());
             let resource = o.resource.as_ref().unwrap_or(req.resource.attributes());
-            let mut actions: Vec<&str> = o.actions.iter().map(String::as_str).collect();
-            if !actions.contains(&req.action.as_str()) {
-                actions.push(&req.action);
-            }
-            for a in actions {
-                let key = general_key(
-                    version,
-                    subject,
-                    resource,
-                    &req.resource,
-                    a,
-                    req.environment.attributes(),
-                );
+            // Only what IAM listed reaches the obligation's scope; the action asked about is
+            // under the exact key above, and under generalised keys only if listed.
+            for a in &o.actions {
+                let key = general_key(version, subject, resource, req, a);
                 self.insert(key, entry(expires), generation);
             }
         } else if self.config.denies {
@@ -873,6 +889,66 @@ mod tests {
         );
         assert_eq!(attrs.resource.attributes(), org1.resource.attributes());
         assert!(c.lookup(&attrs).is_none());
+    }
+
+    #[test]
+    fn only_listed_actions_are_generalised_and_an_empty_scope_stays_in_its_account() {
+        let (c, _) = cache(CacheConfig::default());
+        let on = |account: &str, action: &str, instance: &str| {
+            AuthzRequest::new(
+                Subject::attributes("IBMid-1", "ibm openid"),
+                action,
+                Resource::builder()
+                    .service_name("books")
+                    .account_id(account)
+                    .service_instance(instance)
+                    .build(),
+            )
+        };
+        // IAM lists `write` only; `read` was asked about.
+        c.store(
+            &on("acct", "books.book.read", "i1"),
+            &permit(&["books.book.write"], None),
+            Some(&pattern()),
+            c.generation(),
+        );
+        assert!(
+            c.lookup(&on("acct", "books.book.read", "i1")).is_some(),
+            "exact"
+        );
+        assert!(
+            c.lookup(&on("acct", "books.book.read", "i2")).is_none(),
+            "the unlisted action asked about is not spread to the obligation's scope"
+        );
+        assert!(c.lookup(&on("acct", "books.book.write", "i2")).is_some());
+
+        // An obligation resource of `{}` (and a subject without id): bound to the request's
+        // account and subject.
+        let mut p = permit(&["books.book.list"], None);
+        let mut o = (*p.obligation.take().expect("obligation")).clone();
+        o.resource = Some(BTreeMap::new());
+        o.subject = Some(BTreeMap::new());
+        p.obligation = Some(Arc::new(o));
+        let mut wide = pattern();
+        wide.subject.insert(0, Vec::new());
+        c.store(
+            &on("acct", "books.book.list", "i1"),
+            &p,
+            Some(&wide),
+            c.generation(),
+        );
+        assert!(c.lookup(&on("acct", "books.book.list", "i9")).is_some());
+        assert!(
+            c.lookup(&on("other-acct", "books.book.list", "i9"))
+                .is_none(),
+            "an account-wide permit does not reach another account"
+        );
+        let stranger = AuthzRequest::new(
+            Subject::attributes("IBMid-2", "ibm openid"),
+            "books.book.list",
+            on("acct", "books.book.list", "i9").resource,
+        );
+        assert!(c.lookup(&stranger).is_none(), "nor another subject");
     }
 
     #[test]
