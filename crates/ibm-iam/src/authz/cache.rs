@@ -16,7 +16,7 @@
 //!   so no token or secret is ever part of a key. Requests with environment attributes get
 //!   generalised keys that include them.
 //! * A change of `cacheKeyPattern` retires every generalised key (they carry the pattern's
-//!   version). Invalidation by subject, by account or of everything bumps a generation, so
+//!   version), and the exact-key aliases written on generalised hits with them. Invalidation by subject, by account or of everything bumps a generation, so
 //!   an answer that was requested before an invalidation cannot repopulate the cache: the
 //!   generation is checked again inside every insert, under the lock of the shard written,
 //!   and a generation read while an invalidation is still sweeping the shards never matches
@@ -93,6 +93,10 @@ struct Entry {
     expires: Instant,
     subject_id: Arc<str>,
     account: Option<Arc<str>>,
+    /// 0 for IAM's answer to this very request; otherwise the `cacheKeyPattern` version the
+    /// entry was derived under (a generalised entry, or an exact-key alias of one): it is
+    /// dead once the pattern changes.
+    derived_from: u64,
     seq: u64,
 }
 
@@ -136,6 +140,8 @@ pub struct DecisionCache {
     shards: Vec<Mutex<Shard>>,
     hasher: RandomState,
     pattern: RwLock<(u64, Option<Arc<KeyPattern>>)>,
+    /// The pattern's version, readable without the lock.
+    pattern_version: AtomicU64,
     /// Invalidations started, and finished (`finished <= started`; equal when none runs).
     started: AtomicU64,
     finished: AtomicU64,
@@ -268,6 +274,7 @@ impl DecisionCache {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             hasher: RandomState::new(),
             pattern: RwLock::new((0, None)),
+            pattern_version: AtomicU64::new(0),
             started: AtomicU64::new(0),
             finished: AtomicU64::new(0),
             config,
@@ -300,9 +307,20 @@ impl DecisionCache {
     }
 
     /// The entry's decision and expiry, fresh (or, with `stale`, within the stale window).
-    fn read(&self, key: &Key, now: Instant, stale: bool) -> Option<(Decision, Instant)> {
+    /// An entry derived under another `cacheKeyPattern` than `version` is dropped.
+    fn read(
+        &self,
+        key: &Key,
+        now: Instant,
+        stale: bool,
+        version: u64,
+    ) -> Option<(Decision, Instant)> {
         let mut shard = self.shard(key);
         let e = shard.map.get(key)?;
+        if e.derived_from != 0 && e.derived_from != version {
+            shard.map.remove(key);
+            return None;
+        }
         if now < e.expires {
             return Some((decision(e, DecisionSource::Cache), e.expires));
         }
@@ -344,8 +362,9 @@ impl DecisionCache {
         // that sweeps the generalised entry it copies.
         let generation = self.generation();
         let now = self.clock.now();
+        let current = self.pattern_version.load(Ordering::Acquire);
         let exact = exact_key(req);
-        if let Some((d, _)) = self.read(&exact, now, stale) {
+        if let Some((d, _)) = self.read(&exact, now, stale, current) {
             return Some(d);
         }
         if !self.config.permits {
@@ -366,7 +385,9 @@ impl DecisionCache {
                     continue;
                 };
                 let key = general_key(version, &s, &r, req, &req.action);
-                if let Some((d, expires)) = self.read(&key, now, stale).filter(|(d, _)| d.permitted)
+                if let Some((d, expires)) = self
+                    .read(&key, now, stale, version)
+                    .filter(|(d, _)| d.permitted)
                 {
                     if d.source == DecisionSource::Cache {
                         // Remember the answer under this exact request too: the next
@@ -380,6 +401,7 @@ impl DecisionCache {
                                 expires,
                                 subject_id: req.subject.id().into(),
                                 account: req.resource.account_id().map(Into::into),
+                                derived_from: version,
                                 seq: 0,
                             },
                             generation,
@@ -407,13 +429,14 @@ impl DecisionCache {
         let now = self.clock.now();
         let subject_id: Arc<str> = req.subject.id().into();
         let account: Option<Arc<str>> = req.resource.account_id().map(Into::into);
-        let entry = |expires: Instant| Entry {
+        let entry = |expires: Instant, derived_from: u64| Entry {
             permitted: d.permitted,
             reason: d.reason.as_deref().map(Into::into),
             obligation: d.obligation.clone(),
             expires,
             subject_id: subject_id.clone(),
             account: account.clone(),
+            derived_from,
             seq: 0,
         };
         if d.permitted {
@@ -431,7 +454,7 @@ impl DecisionCache {
             let Some(expires) = now.checked_add(ttl) else {
                 return;
             };
-            self.insert(exact_key(req), entry(expires), generation);
+            self.insert(exact_key(req), entry(expires, 0), generation);
             let (Some(o), Some(_)) = (&d.obligation, pattern) else {
                 return;
             };
@@ -441,7 +464,7 @@ impl DecisionCache {
             // under the exact key above, and under generalised keys only if listed.
             for a in &o.actions {
                 let key = general_key(version, subject, resource, req, a);
-                self.insert(key, entry(expires), generation);
+                self.insert(key, entry(expires, version), generation);
             }
         } else if self.config.denies {
             let ttl = if d.is_context_deny() {
@@ -450,7 +473,7 @@ impl DecisionCache {
                 self.config.deny_ttl
             };
             if let Some(expires) = now.checked_add(ttl) {
-                self.insert(exact_key(req), entry(expires), generation);
+                self.insert(exact_key(req), entry(expires, 0), generation);
             }
         }
     }
@@ -478,6 +501,7 @@ impl DecisionCache {
             }
             g.0 += 1;
             g.1 = Some(Arc::new(p.clone()));
+            self.pattern_version.store(g.0, Ordering::Release);
         }
         g.0
     }
@@ -974,8 +998,8 @@ mod tests {
             "no generalised hit under the new pattern"
         );
         assert!(
-            c.lookup(&req("books.book.write", "i2")).is_some(),
-            "an earlier generalised hit was remembered under its exact request"
+            c.lookup(&req("books.book.write", "i2")).is_none(),
+            "the exact-key alias of an earlier generalised hit goes with it"
         );
         assert!(
             c.lookup(&req("books.book.read", "i1")).is_some(),

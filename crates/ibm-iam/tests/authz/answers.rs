@@ -82,3 +82,73 @@ async fn a_permit_for_one_org_never_answers_another() {
             .permitted
     );
 }
+
+fn inst(account: &str, i: &str) -> Resource {
+    Resource::builder()
+        .service_name("books")
+        .account_id(account)
+        .service_instance(i)
+        .build()
+}
+
+/// Account-wide permits for read and write, with `pattern`.
+fn account_wide(pattern: Value) -> impl FnMut(&str, &str, &Value) -> (u16, String) + Send {
+    move |_, _, body| {
+        let answers = items(body)
+            .iter()
+            .map(|req| {
+                let account = req["resource"]["attributes"]["accountId"].clone();
+                permit(
+                    req,
+                    &["books.book.read", "books.book.write"],
+                    json!({"serviceName": "books", "accountId": account}),
+                    Some(json!(600)),
+                )
+            })
+            .collect();
+        (200, answer(answers, pattern.clone()))
+    }
+}
+
+#[tokio::test]
+async fn a_new_cache_key_pattern_drops_generalised_keys_and_their_aliases() {
+    let server = Canned::start(account_wide(pattern())).await;
+    let pdp = server.client(&ManualClock::new(), CacheConfig::default());
+    let check = |action: &'static str, i: &'static str| {
+        let pdp = pdp.clone();
+        async move {
+            pdp.is_authorized(&alice(), action, &inst("acct", i))
+                .await
+                .expect("decision")
+                .source
+        }
+    };
+    assert_eq!(check("books.book.read", "i1").await, DecisionSource::Pdp);
+    assert_eq!(check("books.book.write", "i2").await, DecisionSource::Cache);
+    // Once more: now from the exact-key alias the generalised hit wrote.
+    assert_eq!(check("books.book.write", "i2").await, DecisionSource::Cache);
+    assert_eq!(server.calls("/v2/authz"), 1);
+
+    // IAM's next answer comes with another pattern.
+    let mut p2 = pattern();
+    p2["resource"] = json!([["serviceName", "accountId", "serviceInstance"]]);
+    server.set(account_wide(p2));
+    let elsewhere = pdp
+        .is_authorized(&alice(), "books.book.read", &inst("acct2", "x"))
+        .await
+        .expect("decision");
+    assert_eq!(elsewhere.source, DecisionSource::Pdp);
+    assert_eq!(server.calls("/v2/authz"), 2);
+    assert_eq!(
+        check("books.book.write", "i2").await,
+        DecisionSource::Pdp,
+        "the alias went with the generalised key"
+    );
+    assert_eq!(check("books.book.write", "i3").await, DecisionSource::Pdp);
+    assert_eq!(
+        check("books.book.read", "i1").await,
+        DecisionSource::Cache,
+        "IAM's exact answers stay"
+    );
+    assert_eq!(server.calls("/v2/authz"), 4);
+}
