@@ -11,13 +11,17 @@
 //!   accounts. Lifetime `maxCacheAgeSeconds` (600 s when absent).
 //! * **Denies** are stored only under the exact request, for 120 s; context-based denies
 //!   (`Network`, `Context`) likewise, keyed with the environment.
-//! * Keys are canonical and length-prefixed (values containing `,;:` cannot collide) and
-//!   hold attribute values only: a token-body subject is reduced to its `id` and `scope`,
-//!   so no token or secret is ever part of a key. Requests with environment attributes get
-//!   generalised keys that include them.
+//! * Keys are canonical and length-prefixed (values containing `,;:` cannot collide), built
+//!   from attribute values only (a token-body subject is reduced to its `id` and `scope`),
+//!   and what is stored is not that encoding but its HMAC-SHA256 under a key drawn at
+//!   random once per process: no subject, attribute, token or secret is inside a key, and
+//!   keys mean nothing outside the process. Entries remember their subject and account
+//!   the same way (truncated MACs), for invalidation. Requests with environment attributes
+//!   get generalised keys that include them.
 //! * A change of `cacheKeyPattern` retires every generalised key (they carry the pattern's
-//!   version), and the exact-key aliases written on generalised hits with them. Invalidation by subject, by account or of everything bumps a generation, so
-//!   an answer that was requested before an invalidation cannot repopulate the cache: the
+//!   version), and the exact-key aliases written on generalised hits with them.
+//!   Invalidation by subject, by account or of everything bumps a generation, so an
+//!   answer that was requested before an invalidation cannot repopulate the cache: the
 //!   generation is checked again inside every insert, under the lock of the shard written,
 //!   and a generation read while an invalidation is still sweeping the shards never matches
 //!   (see [`Generation`]).
@@ -25,10 +29,13 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+
+use aws_lc_rs::hmac;
 use std::time::{Duration, Instant};
+use zeroize::Zeroize as _;
 
 use super::types::{AuthzRequest, Decision, DecisionSource, Obligation, Resource};
 use crate::clock::Clock;
@@ -81,18 +88,109 @@ pub struct KeyPattern {
     pub resource: Vec<Vec<String>>,
 }
 
-/// A canonical cache key (attribute values only, length-prefixed).
+/// A cache key: the HMAC-SHA256, under the per-process key, of a request's canonical
+/// length-prefixed encoding.
 #[doc(hidden)]
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Key(Arc<[u8]>);
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Key([u8; 32]);
+
+impl Key {
+    fn word(&self, i: usize) -> u64 {
+        let mut w = [0u8; 8];
+        for (d, s) in w.iter_mut().zip(self.0.iter().skip(i * 8)) {
+            *d = *s;
+        }
+        u64::from_le_bytes(w)
+    }
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Already uniformly distributed and unpredictable without the process's key.
+        state.write_u64(self.word(0));
+    }
+}
+
+/// Passes a [`Key`]'s first word through: hashing a MAC again would only cost time.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for `Key`; a plain FNV-1a keeps the hasher correct for anything else.
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A truncated MAC of a subject id or account id, to find entries for invalidation.
+type Tag = [u8; 16];
+
+/// The per-process MAC key: 32 random bytes from aws-lc-rs's system RNG, drawn on first
+/// use. Should the RNG fail, std's `RandomState` (also seeded by the OS) stands in.
+fn mac_key() -> &'static hmac::Key {
+    static KEY: OnceLock<hmac::Key> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut seed = [0u8; 32];
+        if aws_lc_rs::rand::fill(&mut seed).is_err() {
+            for (i, chunk) in seed.chunks_mut(8).enumerate() {
+                let word = RandomState::new().hash_one((i, std::process::id()));
+                for (d, s) in chunk.iter_mut().zip(word.to_le_bytes()) {
+                    *d = s;
+                }
+            }
+        }
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &seed);
+        seed.zeroize();
+        key
+    })
+}
+
+fn mac(bytes: &[u8]) -> [u8; 32] {
+    let tag = hmac::sign(mac_key(), bytes);
+    let mut out = [0u8; 32];
+    for (d, s) in out.iter_mut().zip(tag.as_ref()) {
+        *d = *s;
+    }
+    out
+}
+
+fn tag(kind: u8, value: &str) -> Tag {
+    let mut buf = Vec::with_capacity(value.len() + 9);
+    buf.push(kind);
+    put_str(&mut buf, value);
+    let full = mac(&buf);
+    let mut out = [0u8; 16];
+    for (d, s) in out.iter_mut().zip(full) {
+        *d = s;
+    }
+    out
+}
+
+fn subject_tag(iam_id: &str) -> Tag {
+    tag(b'S', iam_id)
+}
+
+fn account_tag(account: &str) -> Tag {
+    tag(b'A', account)
+}
 
 struct Entry {
     permitted: bool,
     reason: Option<Arc<str>>,
     obligation: Option<Arc<Obligation>>,
     expires: Instant,
-    subject_id: Arc<str>,
-    account: Option<Arc<str>>,
+    subject: Tag,
+    account: Option<Tag>,
     /// 0 for IAM's answer to this very request; otherwise the `cacheKeyPattern` version the
     /// entry was derived under (a generalised entry, or an exact-key alias of one): it is
     /// dead once the pattern changes.
@@ -102,7 +200,7 @@ struct Entry {
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<Key, Entry>,
+    map: HashMap<Key, Entry, BuildHasherDefault<KeyHasher>>,
     order: VecDeque<(Key, u64)>,
     seq: u64,
 }
@@ -138,7 +236,6 @@ impl Generation {
 /// module, for benchmarks).
 pub struct DecisionCache {
     shards: Vec<Mutex<Shard>>,
-    hasher: RandomState,
     pattern: RwLock<(u64, Option<Arc<KeyPattern>>)>,
     /// The pattern's version, readable without the lock.
     pattern_version: AtomicU64,
@@ -154,7 +251,7 @@ pub struct DecisionCache {
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
     out.extend_from_slice(s.as_bytes());
 }
 
@@ -162,11 +259,7 @@ fn put_map<'a>(
     out: &mut Vec<u8>,
     entries: impl ExactSizeIterator<Item = (&'a String, &'a String)>,
 ) {
-    out.extend_from_slice(
-        &u32::try_from(entries.len())
-            .unwrap_or(u32::MAX)
-            .to_le_bytes(),
-    );
+    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
     for (k, v) in entries {
         put_str(out, k);
         put_str(out, v);
@@ -209,7 +302,7 @@ pub fn exact_key(req: &AuthzRequest) -> Key {
     put_str(&mut out, &req.action);
     put_resource(&mut out, &req.resource);
     put_map(&mut out, req.environment.attributes().iter());
-    Key(out.into())
+    Key(mac(&out))
 }
 
 fn put_opt(out: &mut Vec<u8>, v: Option<&str>) {
@@ -256,7 +349,7 @@ fn general_key(
     put_realm(&mut out, &req.resource);
     put_str(&mut out, action);
     put_map(&mut out, req.environment.attributes().iter());
-    Key(out.into())
+    Key(mac(&out))
 }
 
 /// The request's attributes restricted to `names`; `None` if one is missing.
@@ -272,7 +365,6 @@ impl DecisionCache {
     pub fn new(config: CacheConfig, clock: Arc<dyn Clock>) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            hasher: RandomState::new(),
             pattern: RwLock::new((0, None)),
             pattern_version: AtomicU64::new(0),
             started: AtomicU64::new(0),
@@ -287,7 +379,8 @@ impl DecisionCache {
     }
 
     fn shard(&self, key: &Key) -> std::sync::MutexGuard<'_, Shard> {
-        let i = (self.hasher.hash_one(key) as usize) % SHARDS;
+        // Another word of the MAC than the map's hash uses.
+        let i = (key.word(1) % SHARDS as u64) as usize;
         self.shards[i]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -399,8 +492,8 @@ impl DecisionCache {
                                 reason: d.reason.as_deref().map(Into::into),
                                 obligation: d.obligation.clone(),
                                 expires,
-                                subject_id: req.subject.id().into(),
-                                account: req.resource.account_id().map(Into::into),
+                                subject: subject_tag(req.subject.id()),
+                                account: req.resource.account_id().map(account_tag),
                                 derived_from: version,
                                 seq: 0,
                             },
@@ -427,15 +520,15 @@ impl DecisionCache {
         }
         let version = self.update_pattern(pattern);
         let now = self.clock.now();
-        let subject_id: Arc<str> = req.subject.id().into();
-        let account: Option<Arc<str>> = req.resource.account_id().map(Into::into);
+        let subject_t = subject_tag(req.subject.id());
+        let account_t = req.resource.account_id().map(account_tag);
         let entry = |expires: Instant, derived_from: u64| Entry {
             permitted: d.permitted,
             reason: d.reason.as_deref().map(Into::into),
             obligation: d.obligation.clone(),
             expires,
-            subject_id: subject_id.clone(),
-            account: account.clone(),
+            subject: subject_t,
+            account: account_t,
             derived_from,
             seq: 0,
         };
@@ -521,7 +614,7 @@ impl DecisionCache {
         shard.seq += 1;
         entry.seq = shard.seq;
         let seq = shard.seq;
-        shard.order.push_back((key.clone(), seq));
+        shard.order.push_back((key, seq));
         shard.map.insert(key, entry);
         while shard.map.len() > cap {
             let Some((old, s)) = shard.order.pop_front() else {
@@ -562,12 +655,14 @@ impl DecisionCache {
 
     /// Drops every answer about this subject.
     pub fn invalidate_subject(&self, iam_id: &str) {
-        self.remove_where(|e| &*e.subject_id == iam_id);
+        let t = subject_tag(iam_id);
+        self.remove_where(|e| e.subject == t);
     }
 
     /// Drops every answer about resources of this account.
     pub fn invalidate_account(&self, account_id: &str) {
-        self.remove_where(|e| e.account.as_deref() == Some(account_id));
+        let t = account_tag(account_id);
+        self.remove_where(|e| e.account == Some(t));
     }
 
     /// Drops everything.
@@ -741,6 +836,35 @@ mod tests {
         c.store(&a, &deny(None), None, c.generation());
         assert!(c.lookup(&b).is_none());
         assert!(exact_key(&a) != exact_key(&b));
+    }
+
+    #[test]
+    fn keys_are_macs_holding_no_request_text() {
+        let payload = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            r#"{"iam_id":"IBMid-secretive","scope":"ibm openid"}"#,
+        );
+        let token = format!("eyJhbGciOiJSUzI1NiJ9.{payload}.c2lnbmF0dXJl");
+        let r = AuthzRequest::new(
+            Subject::token_body(&token).expect("subject"),
+            "books.book.read",
+            Resource::builder()
+                .service_name("books")
+                .account_id("acct-0123456789")
+                .build(),
+        );
+        let k = exact_key(&r);
+        assert_eq!(k.0.len(), 32);
+        let contains = |needle: &[u8]| k.0.windows(needle.len()).any(|w| w == needle);
+        for text in ["IBMid-secretive", "books", "acct-0123456789", "ibm openid"] {
+            assert!(!contains(text.as_bytes()), "{text} is inside the key");
+        }
+        // Still canonical: the same request, the same key; another, another.
+        assert!(exact_key(&r) == k);
+        assert!(exact_key(&req("books.book.read", "i1")) != k);
+        // Tags for invalidation are MACs too.
+        assert!(subject_tag("IBMid-1") != subject_tag("IBMid-2"));
+        assert!(subject_tag("IBMid-1") != account_tag("IBMid-1"));
     }
 
     #[test]

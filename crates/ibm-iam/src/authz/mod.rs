@@ -291,7 +291,7 @@ impl PdpClient {
                     .inflight
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
-                let waiters = inflight.entry(key.clone()).or_default();
+                let waiters = inflight.entry(key).or_default();
                 waiters.push(tx);
                 waiters.len() == 1
             };
@@ -304,7 +304,7 @@ impl PdpClient {
                 reply: None,
             }
         };
-        let key = job.key.clone();
+        let key = job.key;
         if let Err(e) = self.inner.batcher.submit(&self.inner, job) {
             // Release anyone who joined this question in the meantime.
             if let Some(k) = &key {
