@@ -10,7 +10,8 @@
 //!   bound to the request's subject id and account, so no key ever spans subjects or
 //!   accounts. Lifetime `maxCacheAgeSeconds` (600 s when absent).
 //! * **Denies** are stored only under the exact request, for 120 s; context-based denies
-//!   (`Network`, `Context`) likewise, keyed with the environment.
+//!   (`Network`, `Context`) likewise, keyed with the environment. Permits, denies and
+//!   context denies can each be switched off.
 //! * Keys are canonical and length-prefixed (values containing `,;:` cannot collide), built
 //!   from attribute values only (a token-body subject is reduced to its `id` and `scope`),
 //!   and what is stored is not that encoding but its HMAC-SHA256 under a key drawn at
@@ -47,8 +48,11 @@ const SHARDS: usize = 16;
 pub struct CacheConfig {
     /// Cache permits.
     pub permits: bool,
-    /// Cache denies.
+    /// Cache ordinary denies (not context-based ones: see `context_denies`).
     pub denies: bool,
+    /// Cache context-based denies (`reason` `Network` or `Context`), under the exact request
+    /// with its environment. Independent of `denies`.
+    pub context_denies: bool,
     /// Permit lifetime when IAM gives no `maxCacheAgeSeconds`.
     pub permit_ttl_fallback: Duration,
     /// An upper bound on permit lifetimes, whatever IAM says.
@@ -69,6 +73,7 @@ impl Default for CacheConfig {
         Self {
             permits: true,
             denies: true,
+            context_denies: true,
             permit_ttl_fallback: Duration::from_secs(600),
             permit_ttl_cap: None,
             deny_ttl: Duration::from_secs(120),
@@ -559,12 +564,15 @@ impl DecisionCache {
                 let key = general_key(version, subject, resource, req, a);
                 self.insert(key, entry(expires, version), generation);
             }
-        } else if self.config.denies {
-            let ttl = if d.is_context_deny() {
-                self.config.context_deny_ttl
+        } else {
+            let (on, ttl) = if d.is_context_deny() {
+                (self.config.context_denies, self.config.context_deny_ttl)
             } else {
-                self.config.deny_ttl
+                (self.config.denies, self.config.deny_ttl)
             };
+            if !on {
+                return;
+            }
             if let Some(expires) = now.checked_add(ttl) {
                 self.insert(exact_key(req), entry(expires, 0), generation);
             }
@@ -1172,6 +1180,7 @@ mod tests {
         let (c, _) = cache(CacheConfig {
             permits: false,
             denies: false,
+            context_denies: false,
             ..CacheConfig::default()
         });
         c.store(
@@ -1181,6 +1190,46 @@ mod tests {
             c.generation(),
         );
         c.store(&req("a.b.d", "i"), &deny(None), None, c.generation());
+        c.store(
+            &req("a.b.e", "i"),
+            &deny(Some("Context")),
+            None,
+            c.generation(),
+        );
         assert_eq!(c.stats().entries, 0);
+
+        // Context denies have their own switch, either way round.
+        let (c, _) = cache(CacheConfig {
+            context_denies: false,
+            ..CacheConfig::default()
+        });
+        c.store(&req("a.b.d", "i"), &deny(None), None, c.generation());
+        c.store(
+            &req("a.b.e", "i"),
+            &deny(Some("Network")),
+            None,
+            c.generation(),
+        );
+        assert!(
+            c.lookup(&req("a.b.d", "i")).is_some(),
+            "ordinary deny cached"
+        );
+        assert!(
+            c.lookup(&req("a.b.e", "i")).is_none(),
+            "context deny not cached"
+        );
+        let (c, _) = cache(CacheConfig {
+            denies: false,
+            ..CacheConfig::default()
+        });
+        c.store(&req("a.b.d", "i"), &deny(None), None, c.generation());
+        c.store(
+            &req("a.b.e", "i"),
+            &deny(Some("Network")),
+            None,
+            c.generation(),
+        );
+        assert!(c.lookup(&req("a.b.d", "i")).is_none());
+        assert!(c.lookup(&req("a.b.e", "i")).is_some());
     }
 }
