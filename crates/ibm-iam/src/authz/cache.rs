@@ -549,6 +549,10 @@ impl DecisionCache {
             if let Some(cap) = self.config.permit_ttl_cap {
                 ttl = ttl.min(cap);
             }
+            if ttl.is_zero() {
+                // `maxCacheAgeSeconds: 0`, or a value that could not be read: not cached.
+                return;
+            }
             let Some(expires) = now.checked_add(ttl) else {
                 return;
             };

@@ -352,7 +352,7 @@ impl PdpClient {
                 message: "no responses[0]".into(),
                 transaction_id: None,
             })?;
-        wire::roles_item(first, &url)
+        wire::roles_item(first)
     }
 
     /// One subject and action over many resources of one service and account
@@ -420,11 +420,11 @@ impl PdpInner {
             .post_json(&url, reqwest::Method::POST, &body)
             .await
             .and_then(|v| {
-                let parsed: wire::AuthzResponse =
-                    serde_json::from_value(v).map_err(|e| Error::InvalidResponse {
+                let parsed =
+                    wire::AuthzResponse::read(v).ok_or_else(|| Error::InvalidResponse {
                         url: url.clone(),
                         status: 200,
-                        message: format!("not a /v2/authz answer: {e}"),
+                        message: "not a /v2/authz answer: no responses[]".into(),
                         transaction_id: None,
                     })?;
                 if parsed.responses.len() != batch.len() {
@@ -443,11 +443,9 @@ impl PdpInner {
             });
         match outcome {
             Ok(parsed) => {
-                let pattern = parsed
-                    .cache_key_pattern
-                    .map(wire::WirePattern::into_pattern);
-                for (job, item) in batch.into_iter().zip(parsed.responses) {
-                    let result = item.into_result(&url);
+                let pattern = parsed.cache_key_pattern;
+                for (job, item) in batch.into_iter().zip(&parsed.responses) {
+                    let result = wire::authz_item(item, &url);
                     if let Ok(d) = &result {
                         self.cache.store(&job.req, d, pattern.as_ref(), generation);
                     }
@@ -520,25 +518,12 @@ impl PdpInner {
                 message: "decisions[] does not match the resources".into(),
                 transaction_id: None,
             })?;
-        let pattern = answer
-            .get("cacheKeyPattern")
-            .cloned()
-            .and_then(|p| serde_json::from_value::<wire::WirePattern>(p).ok())
-            .map(wire::WirePattern::into_pattern);
+        let pattern = wire::pattern(answer.get("cacheKeyPattern"));
         Ok(reqs
             .iter()
             .zip(decisions)
             .map(|(req, d)| {
-                let permitted = d.get("decision").and_then(Value::as_str) == Some("Permit");
-                let wd = wire::WireDecision {
-                    permitted,
-                    reason: d.get("reason").and_then(Value::as_str).map(str::to_owned),
-                    obligation: d
-                        .get("obligation")
-                        .cloned()
-                        .and_then(|o| serde_json::from_value(o).ok()),
-                };
-                let decision = wd.into_decision();
+                let decision = wire::bulk_item(d, &url)?;
                 self.cache
                     .store(req, &decision, pattern.as_ref(), generation);
                 Ok(decision)

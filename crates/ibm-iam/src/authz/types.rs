@@ -366,7 +366,9 @@ impl AuthzRequest {
 pub struct Obligation {
     /// Every action the subject holds at the obligation's scope.
     pub actions: Vec<String>,
-    /// How long the decision may be cached, seconds.
+    /// How long the decision may be cached, seconds; `None` when IAM gave no lifetime (the
+    /// fallback, 600 s by default, applies). A value that is not a non-negative whole
+    /// number is read as `Some(0)`: not cached (the safe reading).
     pub max_cache_age_seconds: Option<u64>,
     /// The subject attributes the decision holds for.
     pub subject: Option<BTreeMap<String, String>>,

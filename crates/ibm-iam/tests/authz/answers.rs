@@ -152,3 +152,54 @@ async fn a_new_cache_key_pattern_drops_generalised_keys_and_their_aliases() {
     );
     assert_eq!(server.calls("/v2/authz"), 4);
 }
+
+#[tokio::test]
+async fn a_malformed_item_fails_only_itself_and_an_unreadable_lifetime_is_not_cached() {
+    let server = Canned::start(|_, _, body| {
+        let answers = items(body)
+            .iter()
+            .map(
+                |req| match req["resource"]["attributes"]["serviceInstance"].as_str() {
+                    Some("good") => permit(req, &[], json!({}), Some(json!(600))),
+                    Some("bad-age") => permit(req, &[], json!({}), Some(json!("600"))),
+                    _ => json!({"status": "200", "authorizationDecision": {"permitted": "yes"}}),
+                },
+            )
+            .collect();
+        (200, answer(answers, Value::Null))
+    })
+    .await;
+    let pdp = server.client(&ManualClock::new(), CacheConfig::default());
+    let reqs = || {
+        ["good", "malformed", "bad-age"]
+            .iter()
+            .map(|i| ibm_iam::authz::AuthzRequest::new(alice(), "books.book.read", inst("acct", i)))
+            .collect::<Vec<_>>()
+    };
+    let results = pdp.authorize_many(reqs()).await;
+    assert_eq!(server.calls("/v2/authz"), 1, "one call for the three");
+    assert!(results[0].as_ref().expect("good").permitted);
+    let err = results[1].as_ref().expect_err("the malformed item fails");
+    assert!(!err.to_string().is_empty());
+    assert!(
+        results[2]
+            .as_ref()
+            .expect("bad age still decides")
+            .permitted
+    );
+
+    let again = pdp.authorize_many(reqs()).await;
+    assert_eq!(
+        again[0].as_ref().expect("good").source,
+        DecisionSource::Cache
+    );
+    assert!(
+        again[1].is_err(),
+        "an unreadable item is never cached as a deny"
+    );
+    assert_eq!(
+        again[2].as_ref().expect("bad age").source,
+        DecisionSource::Pdp,
+        "a permit with an unreadable maxCacheAgeSeconds is not cached"
+    );
+}
