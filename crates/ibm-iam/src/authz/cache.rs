@@ -65,6 +65,10 @@ pub struct CacheConfig {
     pub max_entries: usize,
     /// When IAM cannot be reached, serve expired entries up to this long past their expiry,
     /// flagged [`DecisionSource::StaleCache`]. Off (`None`) by default: fail closed.
+    ///
+    /// Only for transient failures: network errors, timeouts, 429, 408 and 5xx (of the call
+    /// or of an item). A 4xx or an unreadable answer is returned as the error it is: IAM
+    /// answered, and an old answer must not hide what it said.
     pub serve_stale_for: Option<Duration>,
 }
 

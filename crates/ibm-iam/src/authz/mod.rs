@@ -410,6 +410,18 @@ impl PdpClient {
     }
 }
 
+/// Whether an expired answer may stand in for IAM's after this failure: only when IAM could
+/// not be reached or was failing (network errors, timeouts, 429, 408, 5xx), as IBM's
+/// library does for network errors and 5xx. A 4xx, or an answer that arrived but cannot be
+/// read, is IAM speaking: its error is returned.
+fn stale_allowed(e: &Error) -> bool {
+    match e {
+        Error::Transport { .. } => true,
+        Error::Iam(i) => i.status == 429 || i.status == 408 || i.status >= 500,
+        _ => false,
+    }
+}
+
 impl PdpInner {
     /// Sends a batch and hands every item its answer.
     async fn process(self: Arc<Self>, batch: Vec<Job>) {
@@ -445,24 +457,35 @@ impl PdpInner {
             Ok(parsed) => {
                 let pattern = parsed.cache_key_pattern;
                 for (job, item) in batch.into_iter().zip(&parsed.responses) {
-                    let result = wire::authz_item(item, &url);
-                    if let Ok(d) = &result {
-                        self.cache.store(&job.req, d, pattern.as_ref(), generation);
-                    }
+                    let result = match wire::authz_item(item, &url) {
+                        Ok(d) => {
+                            self.cache.store(&job.req, &d, pattern.as_ref(), generation);
+                            Ok(d)
+                        }
+                        Err(e) => self.stale_or(&job.req, e),
+                    };
                     self.deliver(job, &result);
                 }
             }
             Err(e) => {
                 tracing::warn!(error = %e, items = batch.len(), "the PDP call failed; failing closed");
                 for job in batch {
-                    let result = self
-                        .cache
-                        .lookup_stale(&job.req)
-                        .map_or_else(|| Err(e.clone()), Ok);
+                    let result = self.stale_or(&job.req, e.clone());
                     self.deliver(job, &result);
                 }
             }
         }
+    }
+
+    /// `e`, or an expired answer when stale answers are opted in and `e` says IAM could not
+    /// be reached or was failing (see [`stale_allowed`]).
+    fn stale_or(&self, req: &AuthzRequest, e: Error) -> Result<Decision, Error> {
+        if stale_allowed(&e)
+            && let Some(d) = self.cache.lookup_stale(req)
+        {
+            return Ok(d);
+        }
+        Err(e)
     }
 
     fn deliver(&self, job: Job, result: &Result<Decision, Error>) {

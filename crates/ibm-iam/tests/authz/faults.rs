@@ -144,3 +144,54 @@ async fn an_invalidation_during_a_call_keeps_its_answer_out_of_the_cache() {
     );
     assert_eq!(w.pdp_calls() - before, 1);
 }
+
+#[tokio::test]
+async fn stale_answers_stand_in_only_for_transient_failures() {
+    let w = world().await;
+    let reader = w.service_id("reader").await;
+    w.policy(
+        &reader,
+        READER,
+        &[("accountId", ACCOUNT), ("serviceName", "books")],
+    )
+    .await;
+    let clock = ManualClock::new();
+    let lenient = w.client(
+        &clock,
+        CacheConfig {
+            serve_stale_for: Some(Duration::from_secs(3600)),
+            ..CacheConfig::default()
+        },
+    );
+    let (who, what) = (subject(&reader), instance("s"));
+    let check = || lenient.is_authorized(&who, "books.book.read", &what);
+    assert!(check().await.expect("d").permitted);
+    clock.advance(Duration::from_secs(601));
+
+    // IAM answers, with an error or with something unreadable: that is the answer.
+    w.fault(json!({"path": "/v2/authz", "status": 400, "count": 1}))
+        .await;
+    let err = check()
+        .await
+        .expect_err("a 4xx is not hidden by a stale permit");
+    assert_eq!(err.status(), Some(400));
+    w.fault(json!({"path": "/v2/authz", "action": "malformed", "count": 3}))
+        .await;
+    assert!(
+        check().await.is_err(),
+        "an unreadable answer is not hidden by a stale permit"
+    );
+    w.clear_faults().await;
+
+    // IAM unreachable or failing: the stale permit, flagged.
+    for fault in [
+        json!({"path": "/v2/authz", "status": 503}),
+        json!({"path": "/v2/authz", "status": 429}),
+        json!({"path": "/v2/authz", "action": "drop"}),
+    ] {
+        w.fault(fault.clone()).await;
+        let d = check().await.unwrap_or_else(|e| panic!("{fault}: {e}"));
+        assert_eq!(d.source, DecisionSource::StaleCache, "{fault}");
+        w.clear_faults().await;
+    }
+}
