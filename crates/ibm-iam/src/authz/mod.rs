@@ -12,7 +12,7 @@ mod wire;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -27,7 +27,7 @@ pub use wire::{RoleActions, Roles};
 
 use crate::clock::{Clock, SystemClock};
 use crate::endpoint::Endpoint;
-use crate::error::Error;
+use crate::error::{Error, TransportKind};
 use crate::http::{self, HttpConfig, retry::Backoff};
 use crate::token::TokenManager;
 use batch::{Batcher, Job};
@@ -92,7 +92,6 @@ pub(crate) struct PdpInner {
     max_attempts: u32,
     backoff: Backoff,
     deadline: Duration,
-    clock: Arc<dyn Clock>,
     calls: AtomicU64,
 }
 
@@ -153,7 +152,9 @@ impl PdpClientBuilder {
         self
     }
 
-    /// Attempts per call for 429, 5xx, timeouts and resets (default 3), within `deadline`.
+    /// Attempts per call for 429, 5xx, timeouts and resets (default 3), within `deadline`
+    /// (default 20 s, real time: it bounds each attempt too, so a PDP that never answers
+    /// fails the call once it has passed).
     #[must_use]
     pub fn retries(mut self, max_attempts: u32, backoff: Backoff, deadline: Duration) -> Self {
         self.max_attempts = max_attempts;
@@ -162,7 +163,7 @@ impl PdpClientBuilder {
         self
     }
 
-    /// The clock for cache lifetimes.
+    /// The clock for cache lifetimes (the retry deadline runs on real time).
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -188,7 +189,7 @@ impl PdpClientBuilder {
         Ok(PdpClient {
             inner: Arc::new(PdpInner {
                 http: self.http.build_client()?,
-                cache: DecisionCache::new(self.cache, self.clock.clone()),
+                cache: DecisionCache::new(self.cache, self.clock),
                 tokens: self.tokens,
                 endpoint,
                 batcher: Batcher::default(),
@@ -197,7 +198,6 @@ impl PdpClientBuilder {
                 max_attempts: self.max_attempts,
                 backoff: self.backoff,
                 deadline: self.deadline,
-                clock: self.clock,
                 calls: AtomicU64::new(0),
             }),
         })
@@ -557,27 +557,46 @@ impl PdpInner {
     /// Sends JSON with the service's token; retries 429 (honouring `Retry-After`), 5xx,
     /// timeouts and resets within the deadline; a 401 drops the rejected token and retries
     /// once.
+    ///
+    /// The deadline is measured on Tokio's monotonic clock (real time, not the injected
+    /// cache clock, which a test may hold still) and bounds each attempt, token included:
+    /// a PDP that never answers costs the deadline, then a timeout error.
     async fn post_json(
         &self,
         url: &str,
         method: reqwest::Method,
         body: &Value,
     ) -> Result<Value, Error> {
-        let started = self.clock_now();
+        let deadline = tokio::time::Instant::now() + self.deadline;
+        let timed_out = || Error::Transport {
+            kind: TransportKind::Timeout,
+            url: url.to_owned(),
+            message: format!("no answer within the PDP deadline of {:?}", self.deadline),
+        };
         let mut attempt = 0u32;
         let mut refreshed = false;
         loop {
-            let token = self.tokens.get_token().await?;
-            let req = self
-                .http
-                .request(method.clone(), url)
-                .header(reqwest::header::AUTHORIZATION, token.bearer_header())
-                .header(reqwest::header::ACCEPT, "application/json")
-                .header("X-Accept-Advanced-Obligation", "true")
-                .json(body);
-            self.calls.fetch_add(1, Ordering::Relaxed);
-            let result = match http::send(req, url).await {
-                Ok(a) if (200..300).contains(&a.status) => {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if remaining.is_zero() {
+                return Err(timed_out());
+            }
+            let one = async {
+                let token = self.tokens.get_token().await?;
+                let req = self
+                    .http
+                    .request(method.clone(), url)
+                    .header(reqwest::header::AUTHORIZATION, token.bearer_header())
+                    .header(reqwest::header::ACCEPT, "application/json")
+                    .header("X-Accept-Advanced-Obligation", "true")
+                    .json(body);
+                self.calls.fetch_add(1, Ordering::Relaxed);
+                let a = http::send(req, url).await?;
+                Ok::<_, Error>((a, token))
+            };
+            let result = match tokio::time::timeout(remaining, one).await {
+                Err(_) => Err(timed_out()),
+                Ok(Err(e)) => Err(e),
+                Ok(Ok((a, _))) if (200..300).contains(&a.status) => {
                     if !a.is_json() {
                         Err(a.invalid(url, "the answer is not JSON"))
                     } else {
@@ -585,13 +604,12 @@ impl PdpInner {
                             .map_err(|e| a.invalid(url, format!("the answer is not JSON: {e}")))
                     }
                 }
-                Ok(a) if a.status == 401 && !refreshed => {
+                Ok(Ok((a, token))) if a.status == 401 && !refreshed => {
                     refreshed = true;
                     self.tokens.invalidate(&token);
                     continue;
                 }
-                Ok(a) => Err(Error::Iam(a.iam_error())),
-                Err(e) => Err(e),
+                Ok(Ok((a, _))) => Err(Error::Iam(a.iam_error())),
             };
             match result {
                 Ok(v) => return Ok(v),
@@ -603,16 +621,12 @@ impl PdpInner {
                     let delay = e
                         .retry_after()
                         .unwrap_or_else(|| self.backoff.delay(attempt - 1));
-                    if self.clock_now().saturating_duration_since(started) + delay > self.deadline {
+                    if tokio::time::Instant::now() + delay >= deadline {
                         return Err(e);
                     }
                     tokio::time::sleep(delay).await;
                 }
             }
         }
-    }
-
-    fn clock_now(&self) -> Instant {
-        self.clock.now()
     }
 }

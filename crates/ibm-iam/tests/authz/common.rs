@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use ibm_iam::TokenManager;
-use ibm_iam::authz::{CacheConfig, PdpClient, Resource, Subject};
+use ibm_iam::authz::{CacheConfig, PdpClient, PdpClientBuilder, Resource, Subject};
 use ibm_iam::clock::{Clock, ManualClock};
 use ibm_iam_emulator::{Emulator, RunningEmulator, Seed};
 use serde_json::{Value, json};
@@ -90,16 +90,28 @@ impl World {
 
     /// A PdpClient with the books-backend service's credentials and a manual clock.
     pub fn client(&self, clock: &ManualClock, cache: CacheConfig) -> PdpClient {
+        self.client_with(clock, cache, |b| b)
+    }
+
+    /// [`Self::client`], with more settings.
+    pub fn client_with(
+        &self,
+        clock: &ManualClock,
+        cache: CacheConfig,
+        more: impl FnOnce(PdpClientBuilder) -> PdpClientBuilder,
+    ) -> PdpClient {
         let tokens = TokenManager::builder()
             .api_key(BOOKS_KEY)
             .endpoint_url(self.emu.url())
             .build()
             .expect("tm");
-        PdpClient::builder(tokens)
-            .clock(Arc::new(clock.clone()) as Arc<dyn Clock>)
-            .cache(cache)
-            .build()
-            .expect("pdp")
+        more(
+            PdpClient::builder(tokens)
+                .clock(Arc::new(clock.clone()) as Arc<dyn Clock>)
+                .cache(cache),
+        )
+        .build()
+        .expect("pdp")
     }
 
     pub async fn fault(&self, rule: Value) {

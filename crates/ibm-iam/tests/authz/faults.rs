@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use ibm_iam::authz::{CacheConfig, DecisionSource};
 use ibm_iam::clock::ManualClock;
+use ibm_iam::http::retry::Backoff;
 use serde_json::json;
 
 use crate::common::*;
@@ -194,4 +195,43 @@ async fn stale_answers_stand_in_only_for_transient_failures() {
         assert_eq!(d.source, DecisionSource::StaleCache, "{fault}");
         w.clear_faults().await;
     }
+}
+
+#[tokio::test]
+async fn a_pdp_that_never_answers_fails_at_the_deadline() {
+    let w = world().await;
+    let reader = w.service_id("reader").await;
+    let clock = ManualClock::new();
+    // The cache clock stands still (a manual clock): the deadline must run on real time.
+    let pdp = w.client_with(&clock, CacheConfig::default(), |b| {
+        b.retries(
+            3,
+            Backoff {
+                base: Duration::from_millis(100),
+                max: Duration::from_millis(100),
+            },
+            Duration::from_millis(1500),
+        )
+    });
+    // Warm the service's token so the hang is the PDP's.
+    assert!(
+        !pdp.is_authorized(&subject(&reader), "books.book.read", &instance("warm"))
+            .await
+            .expect("d")
+            .permitted
+    );
+    w.fault(json!({"path": "/v2/authz", "latency_ms": 60_000}))
+        .await;
+    let started = std::time::Instant::now();
+    let err = pdp
+        .is_authorized(&subject(&reader), "books.book.read", &instance("hang"))
+        .await
+        .expect_err("no answer is no permit");
+    let took = started.elapsed();
+    assert!(err.is_transient(), "{err}");
+    assert!(
+        took >= Duration::from_millis(1400) && took < Duration::from_secs(4),
+        "ended after {took:?}, the deadline is 1.5 s"
+    );
+    w.clear_faults().await;
 }
