@@ -10,8 +10,8 @@ mod crn;
 mod types;
 mod wire;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -30,8 +30,9 @@ use crate::endpoint::Endpoint;
 use crate::error::{Error, TransportKind};
 use crate::http::{self, HttpConfig, retry::Backoff};
 use crate::token::TokenManager;
-use batch::{Batcher, Job};
+use batch::{Batcher, Job, Joined};
 use cache::DecisionCache;
+use tokio::sync::Semaphore;
 
 /// Internal components for the benchmarks (`benches/decisions.rs`): not a stable API.
 #[cfg(feature = "internals")]
@@ -44,6 +45,17 @@ pub mod internals {
 enum Pending {
     Ready(Result<Decision, Error>),
     Waiting(tokio::sync::oneshot::Receiver<Result<Decision, Error>>),
+}
+
+impl Pending {
+    async fn wait(self) -> Result<Decision, Error> {
+        match self {
+            Pending::Ready(r) => r,
+            Pending::Waiting(rx) => rx
+                .await
+                .unwrap_or_else(|_| Err(Error::Runtime("the PDP call was abandoned".into()))),
+        }
+    }
 }
 
 /// Per-call options.
@@ -87,8 +99,6 @@ pub(crate) struct PdpInner {
     http: reqwest::Client,
     cache: DecisionCache,
     batcher: Batcher,
-    batch_window: Duration,
-    max_batch: usize,
     max_attempts: u32,
     backoff: Backoff,
     deadline: Duration,
@@ -103,6 +113,8 @@ pub struct PdpClientBuilder {
     cache: CacheConfig,
     batch_window: Duration,
     max_batch: usize,
+    max_in_flight: usize,
+    max_concurrent_calls: usize,
     max_attempts: u32,
     backoff: Backoff,
     deadline: Duration,
@@ -152,6 +164,24 @@ impl PdpClientBuilder {
         self
     }
 
+    /// At most this many distinct questions queued or being asked at once (default
+    /// 10,000). A caller with another new question waits until one is answered
+    /// (backpressure); callers asking a question already in flight join it without waiting.
+    /// This bounds the coalescing map and the batching queue.
+    #[must_use]
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n;
+        self
+    }
+
+    /// At most this many PDP calls at once (default 16); further batches wait, and
+    /// collect more questions meanwhile.
+    #[must_use]
+    pub fn max_concurrent_calls(mut self, n: usize) -> Self {
+        self.max_concurrent_calls = n;
+        self
+    }
+
     /// Attempts per call for 429, 5xx, timeouts and resets (default 3), within `deadline`
     /// (default 20 s, real time: it bounds each attempt too, so a PDP that never answers
     /// fails the call once it has passed).
@@ -175,6 +205,14 @@ impl PdpClientBuilder {
         if !(1..=MAX_BATCH).contains(&self.max_batch) {
             return Err(Error::Config(format!("max_batch must be 1 to {MAX_BATCH}")));
         }
+        if !(1..=Semaphore::MAX_PERMITS).contains(&self.max_in_flight) {
+            return Err(Error::Config("max_in_flight must be at least 1".into()));
+        }
+        if !(1..=Semaphore::MAX_PERMITS).contains(&self.max_concurrent_calls) {
+            return Err(Error::Config(
+                "max_concurrent_calls must be at least 1".into(),
+            ));
+        }
         if self.max_attempts == 0 {
             return Err(Error::Config("max_attempts must be at least 1".into()));
         }
@@ -192,9 +230,12 @@ impl PdpClientBuilder {
                 cache: DecisionCache::new(self.cache, self.clock),
                 tokens: self.tokens,
                 endpoint,
-                batcher: Batcher::default(),
-                batch_window: self.batch_window,
-                max_batch: self.max_batch,
+                batcher: Batcher::new(
+                    self.batch_window,
+                    self.max_batch,
+                    self.max_in_flight,
+                    self.max_concurrent_calls,
+                ),
                 max_attempts: self.max_attempts,
                 backoff: self.backoff,
                 deadline: self.deadline,
@@ -219,6 +260,8 @@ impl PdpClient {
             cache: CacheConfig::default(),
             batch_window: Duration::from_millis(2),
             max_batch: MAX_BATCH,
+            max_in_flight: 10_000,
+            max_concurrent_calls: 16,
             max_attempts: 3,
             backoff: Backoff {
                 base: Duration::from_millis(200),
@@ -251,17 +294,12 @@ impl PdpClient {
         req: AuthzRequest,
         opts: CallOptions,
     ) -> Result<Decision, Error> {
-        match self.enqueue(req, opts) {
-            Pending::Ready(r) => r,
-            Pending::Waiting(rx) => rx
-                .await
-                .unwrap_or_else(|_| Err(Error::Runtime("the PDP call was abandoned".into()))),
-        }
+        self.enqueue(req, opts).await.wait().await
     }
 
     /// Answers from the cache at once; otherwise joins an identical question in flight or
-    /// queues a new one for the batcher.
-    fn enqueue(&self, req: AuthzRequest, opts: CallOptions) -> Pending {
+    /// queues a new one for the batcher (waiting for an in-flight slot when all are taken).
+    async fn enqueue(&self, req: AuthzRequest, opts: CallOptions) -> Pending {
         if let Err(e) = req.validate() {
             return Pending::Ready(Err(e));
         }
@@ -275,61 +313,44 @@ impl PdpClient {
         {
             return Pending::Ready(Ok(d));
         }
+        let batcher = &self.inner.batcher;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job = if opts.bypass_cache {
-            Job {
-                req,
-                key: None,
-                reply: Some(tx),
+            match batcher.slot().await {
+                Ok(slot) => batcher.job(req, None, Some(tx), slot),
+                Err(e) => return Pending::Ready(Err(e)),
             }
         } else {
             let key = cache::exact_key(&req);
-            let first = {
-                let mut inflight = self
-                    .inner
-                    .batcher
-                    .inflight
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                let waiters = inflight.entry(key).or_default();
-                waiters.push(tx);
-                waiters.len() == 1
-            };
-            if !first {
-                return Pending::Waiting(rx);
-            }
-            Job {
-                req,
-                key: Some(key),
-                reply: None,
+            match batcher.join_or_lead(key, tx).await {
+                Ok(Joined::Joined) => return Pending::Waiting(rx),
+                Ok(Joined::Lead(slot)) => batcher.job(req, Some(key), None, slot),
+                Err(e) => return Pending::Ready(Err(e)),
             }
         };
-        let key = job.key;
-        if let Err(e) = self.inner.batcher.submit(&self.inner, job) {
-            // Release anyone who joined this question in the meantime.
-            if let Some(k) = &key {
-                self.inner.batcher.complete(k, &Err(e.clone()));
-            }
-            return Pending::Ready(Err(e));
-        }
+        batcher.submit(&self.inner, job);
         Pending::Waiting(rx)
     }
 
     /// Many requests at once: cached answers at once, the rest queued together so they
     /// share as few `/v2/authz` calls as possible (100 items each); results in order.
     pub async fn authorize_many(&self, reqs: Vec<AuthzRequest>) -> Vec<Result<Decision, Error>> {
-        let pending: Vec<Pending> = reqs
-            .into_iter()
-            .map(|r| self.enqueue(r, CallOptions::default()))
-            .collect();
+        self.authorize_many_with(reqs, CallOptions::default()).await
+    }
+
+    /// [`Self::authorize_many`], with per-call options.
+    pub async fn authorize_many_with(
+        &self,
+        reqs: Vec<AuthzRequest>,
+        opts: CallOptions,
+    ) -> Vec<Result<Decision, Error>> {
+        let mut pending = Vec::with_capacity(reqs.len());
+        for r in reqs {
+            pending.push(self.enqueue(r, opts).await);
+        }
         let mut out = Vec::with_capacity(pending.len());
         for p in pending {
-            out.push(match p {
-                Pending::Ready(r) => r,
-                Pending::Waiting(rx) => rx
-                    .await
-                    .unwrap_or_else(|_| Err(Error::Runtime("the PDP call was abandoned".into()))),
-            });
+            out.push(p.wait().await);
         }
         out
     }
@@ -489,12 +510,7 @@ impl PdpInner {
     }
 
     fn deliver(&self, job: Job, result: &Result<Decision, Error>) {
-        if let Some(reply) = job.reply {
-            let _ = reply.send(result.clone());
-        }
-        if let Some(key) = &job.key {
-            self.batcher.complete(key, result);
-        }
+        job.answer(result);
     }
 
     async fn bulk(

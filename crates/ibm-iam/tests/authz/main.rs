@@ -8,3 +8,4 @@ mod canned;
 mod common;
 mod decisions;
 mod faults;
+mod robust;

@@ -1,0 +1,186 @@
+//! The batcher across runtimes, dying tasks, and its bounds.
+
+use std::time::Duration;
+
+use ibm_iam::authz::{AuthzRequest, CacheConfig, CallOptions};
+use ibm_iam::clock::ManualClock;
+use serde_json::json;
+
+use crate::common::*;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn a_client_outlives_the_runtime_it_was_first_used_on() {
+    let emu_rt = runtime();
+    let (w, reader) = emu_rt.block_on(async {
+        let w = world().await;
+        let reader = w.service_id("reader").await;
+        w.policy(
+            &reader,
+            READER,
+            &[("accountId", ACCOUNT), ("serviceName", "books")],
+        )
+        .await;
+        (w, reader)
+    });
+    let pdp = w.client(&ManualClock::new(), CacheConfig::default());
+    let ask = |pdp: ibm_iam::authz::PdpClient, i: &'static str| {
+        let s = subject(&reader);
+        async move {
+            pdp.authorize_with(
+                AuthzRequest::new(s, "books.book.read", instance(i)),
+                CallOptions { bypass_cache: true },
+            )
+            .await
+        }
+    };
+    for round in ["first", "second", "third"] {
+        let rt = runtime();
+        let d = rt
+            .block_on(ask(pdp.clone(), round))
+            .unwrap_or_else(|e| panic!("{round} runtime: {e}"));
+        assert!(d.permitted, "{round}");
+        drop(rt);
+    }
+    drop(w);
+}
+
+#[test]
+fn callers_waiting_on_a_call_whose_task_dies_are_released() {
+    let emu_rt = runtime();
+    let (w, reader) = emu_rt.block_on(async {
+        let w = world().await;
+        let reader = w.service_id("reader").await;
+        w.policy(
+            &reader,
+            READER,
+            &[("accountId", ACCOUNT), ("serviceName", "books")],
+        )
+        .await;
+        (w, reader)
+    });
+    // Permits not cached, so the question below must reach IAM.
+    let pdp = w.client(
+        &ManualClock::new(),
+        CacheConfig {
+            permits: false,
+            ..CacheConfig::default()
+        },
+    );
+    // Runtime A is used first (warming the token), then asks: its tasks carry the call.
+    let a = runtime();
+    a.block_on(pdp.is_authorized(&subject(&reader), "books.book.read", &instance("warm")))
+        .expect("warm");
+    emu_rt.block_on(w.fault(json!({"path": "/v2/authz", "latency_ms": 3000, "count": 1})));
+    let leader = {
+        let (pdp, s) = (pdp.clone(), subject(&reader));
+        a.spawn(async move {
+            pdp.is_authorized(&s, "books.book.read", &instance("q"))
+                .await
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    // Another runtime asks the same: it joins the call in flight.
+    let joiner = {
+        let (pdp, s) = (pdp.clone(), subject(&reader));
+        emu_rt.spawn(async move {
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                pdp.is_authorized(&s, "books.book.read", &instance("q")),
+            )
+            .await
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    // A goes away with the call.
+    a.shutdown_background();
+    let started = std::time::Instant::now();
+    let joined = emu_rt
+        .block_on(joiner)
+        .expect("task")
+        .expect("released, not left hanging");
+    assert!(
+        joined.is_err(),
+        "an abandoned call is an error, never a permit"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    drop(leader);
+    // The same question again works.
+    let again = emu_rt
+        .block_on(pdp.is_authorized(&subject(&reader), "books.book.read", &instance("q")))
+        .expect("asked again");
+    assert!(again.permitted);
+}
+
+#[tokio::test]
+async fn the_in_flight_bound_applies_backpressure_not_failure() {
+    let w = world().await;
+    let reader = w.service_id("reader").await;
+    w.policy(
+        &reader,
+        READER,
+        &[("accountId", ACCOUNT), ("serviceName", "books")],
+    )
+    .await;
+    let no_cache = CacheConfig {
+        permits: false,
+        denies: false,
+        ..CacheConfig::default()
+    };
+    let pdp = w.client_with(&ManualClock::new(), no_cache, |b| b.max_in_flight(1));
+    // Warm the token.
+    pdp.is_authorized(&subject(&reader), "books.book.read", &instance("warm"))
+        .await
+        .expect("warm");
+    let before = w.pdp_calls();
+    let tasks: Vec<_> = (0..5)
+        .map(|i| {
+            let (pdp, s) = (pdp.clone(), subject(&reader));
+            tokio::spawn(async move {
+                pdp.is_authorized(&s, "books.book.read", &instance(&format!("d{i}")))
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert!(
+            t.await
+                .expect("task")
+                .expect("waited, then answered")
+                .permitted
+        );
+    }
+    assert_eq!(
+        w.pdp_calls() - before,
+        5,
+        "one distinct question in flight at a time: no batch of five"
+    );
+    // Identical questions need no slot of their own: they still share one call.
+    let before = w.pdp_calls();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (pdp, s) = (pdp.clone(), subject(&reader));
+            tokio::spawn(async move {
+                pdp.is_authorized(&s, "books.book.read", &instance("same"))
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert!(t.await.expect("task").expect("d").permitted);
+    }
+    assert_eq!(w.pdp_calls() - before, 1);
+    assert!(
+        ibm_iam::authz::PdpClient::builder(ibm_iam::TokenManager::new(BOOKS_KEY).expect("tm"))
+            .max_in_flight(0)
+            .build()
+            .is_err()
+    );
+}
