@@ -377,32 +377,79 @@ impl PdpClient {
     }
 
     /// One subject and action over many resources of one service and account
-    /// (`PUT /v2/authz/bulk`, up to 1,000 resources per call). Falls back to
-    /// [`Self::authorize_many`] when the resources do not share `serviceName` and
-    /// `accountId`. Answers are cached like single ones.
+    /// (`PUT /v2/authz/bulk`, [`MAX_BULK`] resources per call, longer lists split), through
+    /// the cache: cached answers first, only the rest is asked. Answers are cached like
+    /// single ones.
+    ///
+    /// IAM's list API needs the resources asked together to share one `serviceName`, one
+    /// `accountId` and one `resourceType` (or none), and one environment (wire reference
+    /// §4.5); CRN resources must also share their cname (the bulk call sends attributes).
+    /// Otherwise the resources go through [`Self::authorize_many`]. A decision IAM gives
+    /// that cannot be read is that resource's error.
     pub async fn authorize_resources(
         &self,
         subject: &Subject,
         action: &str,
         resources: &[Resource],
     ) -> Vec<Result<Decision, Error>> {
-        let eligible = !resources.is_empty()
-            && resources.len() <= 1000
-            && ["serviceName", "accountId"].iter().all(|k| {
-                let first = resources[0].attributes().get(*k);
-                first.is_some() && resources.iter().all(|r| r.attributes().get(*k) == first)
-            });
+        self.authorize_resources_with(subject, action, resources, CallOptions::default())
+            .await
+    }
+
+    /// [`Self::authorize_resources`], with per-call options.
+    pub async fn authorize_resources_with(
+        &self,
+        subject: &Subject,
+        action: &str,
+        resources: &[Resource],
+        opts: CallOptions,
+    ) -> Vec<Result<Decision, Error>> {
         let reqs: Vec<AuthzRequest> = resources
             .iter()
             .map(|r| AuthzRequest::new(subject.clone(), action, r.clone()))
             .collect();
-        if !eligible {
-            return self.authorize_many(reqs).await;
+        let mut out: Vec<Option<Result<Decision, Error>>> = vec![None; reqs.len()];
+        if tokio::runtime::Handle::try_current().is_err() {
+            let e = Error::Runtime("PdpClient needs a Tokio runtime".into());
+            return reqs.iter().map(|_| Err(e.clone())).collect();
         }
-        match self.inner.bulk(subject, action, &reqs).await {
-            Ok(v) => v,
-            Err(e) => reqs.iter().map(|_| Err(e.clone())).collect(),
+        let mut todo = Vec::new();
+        for (i, r) in reqs.iter().enumerate() {
+            if let Err(e) = r.validate() {
+                out[i] = Some(Err(e));
+            } else if !opts.bypass_cache
+                && let Some(d) = self.inner.cache.lookup(r)
+            {
+                out[i] = Some(Ok(d));
+            } else {
+                todo.push(i);
+            }
         }
+        if bulk_eligible(todo.iter().map(|&i| &reqs[i].resource)) {
+            for chunk in todo.chunks(MAX_BULK) {
+                let batch: Vec<&AuthzRequest> = chunk.iter().map(|&i| &reqs[i]).collect();
+                match self.inner.bulk(subject, action, &batch).await {
+                    Ok(results) => {
+                        for (&i, r) in chunk.iter().zip(results) {
+                            out[i] = Some(r);
+                        }
+                    }
+                    Err(e) => {
+                        for &i in chunk {
+                            out[i] = Some(self.inner.stale_or(&reqs[i], e.clone()));
+                        }
+                    }
+                }
+            }
+        } else if !todo.is_empty() {
+            let asked: Vec<AuthzRequest> = todo.iter().map(|&i| reqs[i].clone()).collect();
+            for (&i, r) in todo.iter().zip(self.authorize_many_with(asked, opts).await) {
+                out[i] = Some(r);
+            }
+        }
+        out.into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::Runtime("no answer for this resource".into()))))
+            .collect()
     }
 
     /// Drops every cached answer about this subject.
@@ -429,6 +476,31 @@ impl PdpClient {
     pub fn pdp_calls(&self) -> u64 {
         self.inner.calls.load(Ordering::Relaxed)
     }
+}
+
+/// Most resources per `PUT /v2/authz/bulk` call (IBM's enforcement library's limit);
+/// longer lists are split.
+pub const MAX_BULK: usize = 1000;
+
+/// The attributes one bulk call's resources share (wire reference §4.5).
+const BULK_SHARED: [&str; 3] = ["serviceName", "accountId", "resourceType"];
+
+/// Whether these resources can go in bulk calls: one `serviceName` and one `accountId`
+/// (both present), one `resourceType` (or none), and for CRNs one cname.
+fn bulk_eligible<'a>(mut resources: impl Iterator<Item = &'a Resource>) -> bool {
+    let Some(first) = resources.next() else {
+        return false;
+    };
+    let a = first.attributes();
+    if !(a.contains_key("serviceName") && a.contains_key("accountId")) {
+        return false;
+    }
+    let cname = |r: &Resource| r.as_crn().map(|c| c.cname().to_owned());
+    let first_cname = cname(first);
+    resources.all(|r| {
+        let b = r.attributes();
+        BULK_SHARED.iter().all(|k| a.get(*k) == b.get(*k)) && cname(r) == first_cname
+    })
 }
 
 /// Whether an expired answer may stand in for IAM's after this failure: only when IAM could
@@ -517,11 +589,12 @@ impl PdpInner {
         &self,
         subject: &Subject,
         action: &str,
-        reqs: &[AuthzRequest],
+        reqs: &[&AuthzRequest],
     ) -> Result<Vec<Result<Decision, Error>>, Error> {
-        let shared_keys = ["serviceName", "accountId"];
-        let first = reqs[0].resource.attributes();
-        let shared: serde_json::Map<String, Value> = shared_keys
+        let Some(first) = reqs.first().map(|r| r.resource.attributes()) else {
+            return Ok(Vec::new());
+        };
+        let shared: serde_json::Map<String, Value> = BULK_SHARED
             .iter()
             .filter_map(|k| first.get(*k).map(|v| ((*k).to_owned(), json!(v))))
             .collect();
@@ -532,7 +605,7 @@ impl PdpInner {
                     .resource
                     .attributes()
                     .iter()
-                    .filter(|(k, _)| !shared_keys.contains(&k.as_str()))
+                    .filter(|(k, _)| !BULK_SHARED.contains(&k.as_str()))
                     .map(|(k, v)| (k.clone(), json!(v)))
                     .collect();
                 Value::Object(m)

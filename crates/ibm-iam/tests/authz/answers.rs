@@ -203,3 +203,43 @@ async fn a_malformed_item_fails_only_itself_and_an_unreadable_lifetime_is_not_ca
         "a permit with an unreadable maxCacheAgeSeconds is not cached"
     );
 }
+
+#[tokio::test]
+async fn an_unreadable_bulk_decision_is_an_error_not_a_cached_deny() {
+    let server = Canned::start(|_, path, body| {
+        if path != "/v2/authz/bulk" {
+            return (500, "{}".into());
+        }
+        let decisions: Vec<Value> = body["resources"]["uniqueAttributes"]
+            .as_array()
+            .expect("unique")
+            .iter()
+            .map(|u| match u["serviceInstance"].as_str() {
+                Some("p") => json!({"decision": "Permit", "obligation": {"actions": ["books.book.read"], "maxCacheAgeSeconds": 600}}),
+                Some("d") => json!({"decision": "Deny"}),
+                _ => json!({"decision": "Perhaps"}),
+            })
+            .collect();
+        (200, json!({"decisions": decisions}).to_string())
+    })
+    .await;
+    let pdp = server.client(&ManualClock::new(), CacheConfig::default());
+    let resources: Vec<Resource> = ["p", "odd", "d"].iter().map(|i| inst("acct", i)).collect();
+    let r = pdp
+        .authorize_resources(&alice(), "books.book.read", &resources)
+        .await;
+    assert!(r[0].as_ref().expect("permit").permitted);
+    assert!(r[1].is_err(), "neither Permit nor Deny: an error");
+    assert!(!r[2].as_ref().expect("deny").permitted);
+    let again = pdp
+        .authorize_resources(&alice(), "books.book.read", &resources)
+        .await;
+    assert_eq!(again[0].as_ref().expect("p").source, DecisionSource::Cache);
+    assert_eq!(again[2].as_ref().expect("d").source, DecisionSource::Cache);
+    assert!(again[1].is_err(), "not cached as a deny: asked again");
+    assert_eq!(server.calls("/v2/authz/bulk"), 2);
+    assert_eq!(
+        server.bodies("/v2/authz/bulk")[1]["resources"]["uniqueAttributes"],
+        json!([{"serviceInstance": "odd"}])
+    );
+}

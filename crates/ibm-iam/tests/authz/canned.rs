@@ -64,6 +64,18 @@ impl Canned {
             .count()
     }
 
+    /// Bodies of the requests made to `path`.
+    pub fn bodies(&self, path: &str) -> Vec<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .filter(|(_, p, _)| p == path)
+            .map(|(_, _, b)| b.clone())
+            .collect()
+    }
+
     /// A client of this PDP with a manual clock (one attempt, no batching window).
     pub fn client(&self, clock: &ManualClock, cache: ibm_iam::authz::CacheConfig) -> PdpClient {
         let tokens = TokenManager::builder()

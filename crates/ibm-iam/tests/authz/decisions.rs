@@ -280,3 +280,82 @@ async fn a_failing_item_fails_alone_in_its_batch() {
     assert_eq!(err.status(), Some(400), "{err}");
     assert!(results[2].as_ref().expect("item 2").permitted);
 }
+
+#[tokio::test]
+async fn bulk_checks_read_the_cache_first_share_attributes_and_split_long_lists() {
+    let w = world().await;
+    let sid = w.service_id("bulk").await;
+    w.policy(
+        &sid,
+        READER,
+        &[("accountId", ACCOUNT), ("serviceName", "books")],
+    )
+    .await;
+    let bulk_calls = || w.emu.state().counters().get("/v2/authz/bulk");
+    let pdp = w.client(&ManualClock::new(), CacheConfig::default());
+    let resources: Vec<Resource> = (0..30).map(|i| instance(&format!("b{i}"))).collect();
+    let first = pdp
+        .authorize_resources(&subject(&sid), "books.book.read", &resources)
+        .await;
+    assert!(first.iter().all(|r| r.as_ref().is_ok_and(|d| d.permitted)));
+    assert_eq!(bulk_calls(), 1);
+
+    // Asked again: all from the cache, no call.
+    let (b, a) = (bulk_calls(), w.pdp_calls());
+    let again = pdp
+        .authorize_resources(&subject(&sid), "books.book.read", &resources)
+        .await;
+    assert!(
+        again
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|d| d.source == DecisionSource::Cache))
+    );
+    assert_eq!((bulk_calls(), w.pdp_calls()), (b, a));
+    // Unless the cache is bypassed.
+    let fresh = pdp
+        .authorize_resources_with(
+            &subject(&sid),
+            "books.book.read",
+            &resources,
+            CallOptions { bypass_cache: true },
+        )
+        .await;
+    assert!(
+        fresh
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|d| d.source == DecisionSource::Pdp))
+    );
+    assert_eq!(bulk_calls(), b + 1);
+
+    // Different resource types cannot share one bulk call: /v2/authz instead.
+    let pdp = w.client(&ManualClock::new(), CacheConfig::default());
+    let mixed: Vec<Resource> = ["shelf", "book"]
+        .iter()
+        .map(|t| {
+            Resource::builder()
+                .service_name("books")
+                .account_id(ACCOUNT)
+                .service_instance("m")
+                .resource_type(*t)
+                .build()
+        })
+        .collect();
+    let (b, a) = (bulk_calls(), w.pdp_calls());
+    let r = pdp
+        .authorize_resources(&subject(&sid), "books.book.read", &mixed)
+        .await;
+    assert!(r.iter().all(|r| r.as_ref().is_ok_and(|d| d.permitted)));
+    assert_eq!(bulk_calls(), b, "no bulk call");
+    assert_eq!(w.pdp_calls(), a + 1);
+
+    // More than IAM's 1,000 per bulk call: split.
+    let pdp = w.client(&ManualClock::new(), CacheConfig::default());
+    let many: Vec<Resource> = (0..1500).map(|i| instance(&format!("m{i}"))).collect();
+    let b = bulk_calls();
+    let r = pdp
+        .authorize_resources(&subject(&sid), "books.book.read", &many)
+        .await;
+    assert_eq!(r.len(), 1500);
+    assert!(r.iter().all(|r| r.as_ref().is_ok_and(|d| d.permitted)));
+    assert_eq!(bulk_calls() - b, 2, "1,000 + 500");
+}
