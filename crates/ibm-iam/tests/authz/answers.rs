@@ -243,3 +243,147 @@ async fn an_unreadable_bulk_decision_is_an_error_not_a_cached_deny() {
         json!([{"serviceInstance": "odd"}])
     );
 }
+
+#[tokio::test]
+async fn without_max_cache_age_a_permit_lives_the_600_s_fallback() {
+    let server = Canned::start(|_, _, body| {
+        let answers = items(body)
+            .iter()
+            .map(|req| {
+                permit(
+                    req,
+                    &["books.book.read", "books.book.write"],
+                    json!({"serviceName": "books", "accountId": "acct"}),
+                    None,
+                )
+            })
+            .collect();
+        (200, answer(answers, pattern()))
+    })
+    .await;
+    let clock = ManualClock::new();
+    let pdp = server.client(&clock, CacheConfig::default());
+    let check = |action: &'static str, i: &'static str| {
+        let pdp = pdp.clone();
+        async move {
+            pdp.is_authorized(&alice(), action, &inst("acct", i))
+                .await
+                .expect("decision")
+                .source
+        }
+    };
+    assert_eq!(check("books.book.read", "i1").await, DecisionSource::Pdp);
+    clock.advance(std::time::Duration::from_secs(599));
+    assert_eq!(check("books.book.read", "i1").await, DecisionSource::Cache);
+    assert_eq!(
+        check("books.book.write", "i2").await,
+        DecisionSource::Cache,
+        "generalised too"
+    );
+    clock.advance(std::time::Duration::from_secs(1));
+    assert_eq!(check("books.book.read", "i1").await, DecisionSource::Pdp);
+    assert_eq!(server.calls("/v2/authz"), 2);
+}
+
+#[tokio::test]
+async fn context_denies_are_cached_by_environment_with_their_own_lifetime_and_switch() {
+    use ibm_iam::authz::{AuthzRequest, Environment};
+    // Denied from outside the corporate network, permitted from inside.
+    let server = Canned::start(|_, _, body| {
+        let answers = items(body)
+            .iter()
+            .map(
+                |req| match req["environment"]["attributes"]["networkZone"].as_str() {
+                    Some("corp") => permit(req, &[], json!({}), Some(json!(600))),
+                    _ => deny("Network"),
+                },
+            )
+            .collect();
+        (200, answer(answers, Value::Null))
+    })
+    .await;
+    let from = |zone: &str| {
+        AuthzRequest::new(alice(), "books.book.read", inst("acct", "i1"))
+            .environment(Environment::none().with("networkZone", zone))
+    };
+    let clock = ManualClock::new();
+    let pdp = server.client(
+        &clock,
+        CacheConfig {
+            context_deny_ttl: std::time::Duration::from_secs(30),
+            ..CacheConfig::default()
+        },
+    );
+    let outside = pdp.authorize(from("outside")).await.expect("d");
+    assert!(outside.is_context_deny());
+    let cached = pdp.authorize(from("outside")).await.expect("d");
+    assert!(cached.is_context_deny() && cached.source == DecisionSource::Cache);
+    let inside = pdp.authorize(from("corp")).await.expect("d");
+    assert!(inside.permitted, "another environment is another question");
+    assert_eq!(inside.source, DecisionSource::Pdp);
+    clock.advance(std::time::Duration::from_secs(30));
+    assert_eq!(
+        pdp.authorize(from("outside")).await.expect("d").source,
+        DecisionSource::Pdp,
+        "context_deny_ttl honoured"
+    );
+    assert_eq!(server.calls("/v2/authz"), 3);
+
+    // Switched off: every context deny is asked again; ordinary caching is unaffected.
+    let pdp = server.client(
+        &clock,
+        CacheConfig {
+            context_denies: false,
+            ..CacheConfig::default()
+        },
+    );
+    for _ in 0..2 {
+        let d = pdp.authorize(from("outside")).await.expect("d");
+        assert_eq!(d.source, DecisionSource::Pdp);
+    }
+    pdp.authorize(from("corp")).await.expect("d");
+    assert_eq!(
+        pdp.authorize(from("corp")).await.expect("d").source,
+        DecisionSource::Cache
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_number_of_answers_fails_the_whole_call_closed() {
+    // Always one permit, however many were asked.
+    let server = Canned::start(|_, _, body| {
+        let first = items(body).first().cloned().unwrap_or(Value::Null);
+        (
+            200,
+            answer(
+                vec![permit(
+                    &first,
+                    &["books.book.read"],
+                    json!({}),
+                    Some(json!(600)),
+                )],
+                pattern(),
+            ),
+        )
+    })
+    .await;
+    let pdp = server.client(&ManualClock::new(), CacheConfig::default());
+    let reqs = || {
+        ["i1", "i2"]
+            .iter()
+            .map(|i| ibm_iam::authz::AuthzRequest::new(alice(), "books.book.read", inst("acct", i)))
+            .collect::<Vec<_>>()
+    };
+    let r = pdp.authorize_many(reqs()).await;
+    assert_eq!(server.calls("/v2/authz"), 1);
+    for item in &r {
+        let e = item
+            .as_ref()
+            .expect_err("no permit from a mismatched answer");
+        assert!(e.to_string().contains("1 answers for 2 requests"), "{e}");
+    }
+    // Nothing was cached from it.
+    let r = pdp.authorize_many(reqs()).await;
+    assert!(r.iter().all(Result::is_err));
+    assert_eq!(server.calls("/v2/authz"), 2);
+}

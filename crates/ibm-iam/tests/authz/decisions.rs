@@ -359,3 +359,56 @@ async fn bulk_checks_read_the_cache_first_share_attributes_and_split_long_lists(
     assert!(r.iter().all(|r| r.as_ref().is_ok_and(|d| d.permitted)));
     assert_eq!(bulk_calls() - b, 2, "1,000 + 500");
 }
+
+#[tokio::test]
+async fn roles_lists_platform_roles_apart_from_service_roles() {
+    let w = world().await;
+    let sid = w.service_id("viewer").await;
+    w.policy(
+        &sid,
+        "crn:v1:bluemix:public:iam::::role:Viewer",
+        &[("accountId", ACCOUNT), ("serviceName", "books")],
+    )
+    .await;
+    w.policy(
+        &sid,
+        WRITER,
+        &[
+            ("accountId", ACCOUNT),
+            ("serviceName", "books"),
+            ("serviceInstance", "shelf-1"),
+        ],
+    )
+    .await;
+    let pdp = w.client(&ManualClock::new(), CacheConfig::default());
+    let on_shelf_1 = pdp
+        .roles(&subject(&sid), &instance("shelf-1"))
+        .await
+        .expect("roles");
+    assert_eq!(on_shelf_1.platform.len(), 1, "{on_shelf_1:?}");
+    assert_eq!(
+        on_shelf_1.platform[0].role_crn,
+        "crn:v1:bluemix:public:iam::::role:Viewer"
+    );
+    assert_eq!(on_shelf_1.platform[0].actions, ["books.dashboard.view"]);
+    assert_eq!(on_shelf_1.service.len(), 1);
+    assert_eq!(on_shelf_1.service[0].role_crn, WRITER);
+    assert!(
+        on_shelf_1
+            .actions()
+            .contains(&"books.book.create".to_owned())
+    );
+    assert!(
+        on_shelf_1
+            .actions()
+            .contains(&"books.dashboard.view".to_owned())
+    );
+
+    // On another instance only the account-wide platform role holds.
+    let elsewhere = pdp
+        .roles(&subject(&sid), &instance("shelf-2"))
+        .await
+        .expect("roles");
+    assert!(elsewhere.service.is_empty(), "{elsewhere:?}");
+    assert_eq!(elsewhere.actions(), ["books.dashboard.view"]);
+}
