@@ -202,7 +202,12 @@ impl Batcher {
             !std::mem::replace(&mut q.collecting, true)
         };
         if start {
-            tokio::spawn(collect(inner.clone()));
+            // The guard is made here, not inside the task: a task dropped before its first
+            // poll (its runtime is shutting down) still resets `collecting`.
+            tokio::spawn(collect(Collecting {
+                inner: inner.clone(),
+                armed: true,
+            }));
         } else {
             self.arrived.notify_one();
         }
@@ -211,18 +216,18 @@ impl Batcher {
 
 /// Marks the collector stopped when its task ends, and, if it ends without having emptied
 /// the queue (its runtime shut down, or it panicked), fails what is queued.
-struct Collecting<'a> {
-    batcher: &'a Batcher,
+struct Collecting {
+    inner: Arc<PdpInner>,
     armed: bool,
 }
 
-impl Drop for Collecting<'_> {
+impl Drop for Collecting {
     fn drop(&mut self) {
         if !self.armed {
             return;
         }
         let orphans: Vec<Job> = {
-            let mut q = self.batcher.lock();
+            let mut q = self.inner.batcher.lock();
             q.collecting = false;
             q.jobs.drain(..).collect()
         };
@@ -232,12 +237,9 @@ impl Drop for Collecting<'_> {
 
 /// Collects queued jobs into batches and sends each in its own task, until the queue is
 /// empty.
-async fn collect(inner: Arc<PdpInner>) {
+async fn collect(mut guard: Collecting) {
+    let inner = guard.inner.clone();
     let b = &inner.batcher;
-    let mut guard = Collecting {
-        batcher: b,
-        armed: true,
-    };
     loop {
         // The window restarts with every arrival (so a steady stream fills whole batches),
         // up to five windows after the batch's first question.

@@ -184,3 +184,48 @@ async fn the_in_flight_bound_applies_backpressure_not_failure() {
             .is_err()
     );
 }
+
+#[test]
+fn a_call_from_a_runtime_that_is_shutting_down_fails_and_leaves_the_client_working() {
+    let emu_rt = runtime();
+    let (w, reader) = emu_rt.block_on(async {
+        let w = world().await;
+        let reader = w.service_id("reader").await;
+        w.policy(
+            &reader,
+            READER,
+            &[("accountId", ACCOUNT), ("serviceName", "books")],
+        )
+        .await;
+        (w, reader)
+    });
+    let pdp = w.client(&ManualClock::new(), CacheConfig::default());
+    // A runtime already shut down: whatever it is asked to spawn is dropped unpolled.
+    let dead = runtime();
+    let handle = dead.handle().clone();
+    dead.shutdown_background();
+    let (tx, rx) = std::sync::mpsc::channel();
+    {
+        let (pdp, s) = (pdp.clone(), subject(&reader));
+        std::thread::spawn(move || {
+            let r = handle.block_on(pdp.is_authorized(&s, "books.book.read", &instance("x")));
+            let _ = tx.send(r);
+        });
+    }
+    let r = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("answered, not left hanging");
+    assert!(r.is_err(), "no permit without a call");
+    // The client still works from a live runtime.
+    let d = emu_rt
+        .block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                pdp.is_authorized(&subject(&reader), "books.book.read", &instance("x")),
+            )
+            .await
+        })
+        .expect("not hanging")
+        .expect("decision");
+    assert!(d.permitted);
+}
