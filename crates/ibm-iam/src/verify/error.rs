@@ -76,7 +76,8 @@ pub enum VerifyError {
     #[error("the header lists critical extensions, and none is supported")]
     CriticalHeader,
     /// No key with the token's `kid` is in the key set, even after the refetch allowed by
-    /// the cooldown.
+    /// the cooldown. Only after a fetch that succeeded: while fetches fail, an unknown
+    /// `kid` is [`KeysUnavailable`](Self::KeysUnavailable).
     #[error("no published key has the id {kid:?}")]
     UnknownKey {
         /// The `kid`, cut to 64 characters.

@@ -14,7 +14,12 @@
 //! An **unknown `kid`** joins the fetch in flight, or starts one unless a fetch started less
 //! than `cooldown` ago or the back-off after a failure is running: at most one fetch per
 //! cooldown, shared by every waiter, however many tokens with invented kids arrive. A
-//! caller that looked at an older set than the current one uses the current one.
+//! caller that looked at an older set than the current one uses the current one. The
+//! answer is [`VerifyError::UnknownKey`] (a verdict) only when the last fetch succeeded
+//! and lacks the `kid`; while fetches are failing (the fetch for it failed, or the
+//! cooldown or back-off after a failed fetch holds the next one) it is
+//! [`VerifyError::KeysUnavailable`] with the last fetch error (transient: the key may
+//! exist, it could not be looked for).
 //!
 //! Every fetch runs in a spawned task (a caller that gives up does not cancel it for the
 //! others) and is `GET {endpoint}/identity/keys` through the crate's HTTP client: HTTPS
@@ -255,8 +260,9 @@ impl KeyCache {
                         let k = k.clone();
                         return Ok((s, k));
                     }
-                    return Err(unknown(kid));
                 }
+                // A `kid` the old keys lack, while no fetch succeeds, may be a key IAM
+                // has just published: not a verdict on the token, so transient.
                 Err(e)
             }
         }
@@ -284,13 +290,18 @@ impl KeyCache {
                     None => Err(unknown(kid)),
                 };
             }
+            let cooling = ctl
+                .last_attempt
+                .is_some_and(|t| now < t + self.settings.cooldown);
+            let backing_off = ctl.next_attempt_at.is_some_and(|t| now < t);
             if let Some(rx) = &ctl.inflight {
                 rx.clone()
-            } else if ctl
-                .last_attempt
-                .is_some_and(|t| now < t + self.settings.cooldown)
-                || ctl.next_attempt_at.is_some_and(|t| now < t)
-            {
+            } else if backing_off || (cooling && ctl.failures > 0) {
+                // The last fetch failed: the key may well exist, it could not be looked
+                // for. Transient, so that callers answer "retry" rather than "invalid".
+                return Err(unavailable(&ctl));
+            } else if cooling {
+                // The last fetch succeeded less than a cooldown ago and lacks this kid.
                 return Err(unknown(kid));
             } else {
                 tracing::debug!(kid = %cut(kid, 64), "unknown key id; refetching the IAM key set");
@@ -521,6 +532,15 @@ impl KeyCache {
 
 fn unknown(kid: &str) -> VerifyError {
     VerifyError::UnknownKey { kid: cut(kid, 64) }
+}
+
+/// The refusal while fetches are failing: the last fetch error, transient.
+fn unavailable(ctl: &Control) -> VerifyError {
+    VerifyError::KeysUnavailable(
+        ctl.last_error
+            .clone()
+            .unwrap_or_else(|| Error::Runtime("the last fetch of the IAM key set failed".into())),
+    )
 }
 
 async fn wait(mut rx: watch::Receiver<Option<Outcome>>) -> Outcome {

@@ -424,3 +424,84 @@ async fn the_async_validator_without_pinned_keys_needs_a_tokio_runtime_only_to_f
         .key_max_age(Duration::ZERO);
     assert!(b.build().is_err(), "invalid settings are errors");
 }
+
+/// The status of the fetch error behind a transient refusal.
+fn fetch_status(r: Result<ibm_iam::verify::Claims, VerifyError>) -> Option<u16> {
+    match r {
+        Err(e @ VerifyError::KeysUnavailable(_)) => {
+            e.fetch_error().and_then(ibm_iam::Error::status)
+        }
+        other => panic!("expected KeysUnavailable, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_kid_while_fetches_fail_is_transient_not_a_verdict() {
+    let emu = emulator().await;
+    let (v, clock) = emulator_validator(&emu, |b| b);
+    v.prefetch().await.expect("keys");
+    let mut down = fault(Some(503), None);
+    down.retry_after = Some(60);
+    emu.state().faults().add(down).expect("fault");
+
+    // Past the cooldown, the unknown kid's refetch fails: transient.
+    advance(&emu, &clock, 31);
+    assert_eq!(
+        fetch_status(v.validate(&invented_kid_token(1)).await),
+        Some(503)
+    );
+    assert_eq!(key_fetches(&emu), 2);
+    // In the cooldown after that failed fetch: transient, with the last error, no fetch.
+    assert_eq!(
+        fetch_status(v.validate(&invented_kid_token(2)).await),
+        Some(503)
+    );
+    // Past the cooldown, inside the back-off (IAM asked for 60 s): still transient.
+    advance(&emu, &clock, 31);
+    assert_eq!(
+        fetch_status(v.validate(&invented_kid_token(3)).await),
+        Some(503)
+    );
+    assert_eq!(key_fetches(&emu), 2, "the back-off holds the fetch");
+    // Known kids keep verifying meanwhile.
+    assert!(v.validate(&emulator_token(&emu).await).await.is_ok());
+
+    // The keys past their max age, fetches failing: the old keys serve known kids, and a
+    // kid they lack is transient too.
+    advance(&emu, &clock, 600);
+    assert!(v.validate(&emulator_token(&emu).await).await.is_ok());
+    assert_eq!(
+        fetch_status(v.validate(&invented_kid_token(4)).await),
+        Some(503)
+    );
+
+    // IAM answers again: after the back-off, one refetch that lacks the kid is a verdict,
+    // and so is the same kid within the cooldown after that successful fetch.
+    emu.state().faults().clear();
+    advance(&emu, &clock, 121);
+    let before = key_fetches(&emu);
+    assert!(matches!(
+        v.validate(&invented_kid_token(5)).await,
+        Err(VerifyError::UnknownKey { .. })
+    ));
+    assert_eq!(key_fetches(&emu), before + 1);
+    assert!(matches!(
+        v.validate(&invented_kid_token(6)).await,
+        Err(VerifyError::UnknownKey { .. })
+    ));
+    assert_eq!(key_fetches(&emu), before + 1);
+
+    // Down again once the keys are past their max age: the refresh the caller waits for
+    // fails, the old keys serve, and a kid they lack is transient.
+    emu.state()
+        .faults()
+        .add(fault(Some(503), None))
+        .expect("fault");
+    advance(&emu, &clock, 601);
+    assert_eq!(
+        fetch_status(v.validate(&invented_kid_token(7)).await),
+        Some(503)
+    );
+    assert_eq!(key_fetches(&emu), before + 2);
+    assert!(v.validate(&emulator_token(&emu).await).await.is_ok());
+}
