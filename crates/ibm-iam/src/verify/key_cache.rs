@@ -52,6 +52,20 @@ pub(crate) struct KeySettings {
     pub backoff: Backoff,
 }
 
+impl KeySettings {
+    /// How long after a fetch its keys may still serve: `max_age + stale_for`, saturating
+    /// (the builder bounds both; this never panics whatever they are).
+    pub fn usable_for(&self) -> Duration {
+        self.max_age.saturating_add(self.stale_for)
+    }
+}
+
+/// Whether `now` is less than `span` after `since` (an end past the clock's range is never
+/// reached).
+fn within(now: Instant, since: Instant, span: Duration) -> bool {
+    since.checked_add(span).is_none_or(|end| now < end)
+}
+
 impl Default for KeySettings {
     fn default() -> Self {
         Self {
@@ -184,7 +198,7 @@ impl KeyCache {
             Phase::Fresh
         } else if age < st.max_age {
             Phase::RefreshDue
-        } else if age < st.max_age + st.stale_for {
+        } else if age < st.usable_for() {
             if self.ctl().failures > 0 {
                 Phase::ServeStale
             } else {
@@ -253,8 +267,7 @@ impl KeyCache {
             Err(e) => {
                 // Serve the last good keys while they are within their stale bound.
                 if let Some(s) = current
-                    && now.saturating_duration_since(s.fetched_at)
-                        < self.settings.max_age + self.settings.stale_for
+                    && now.saturating_duration_since(s.fetched_at) < self.settings.usable_for()
                 {
                     if let Some(k) = s.keys.get(kid) {
                         let k = k.clone();
@@ -292,7 +305,7 @@ impl KeyCache {
             }
             let cooling = ctl
                 .last_attempt
-                .is_some_and(|t| now < t + self.settings.cooldown);
+                .is_some_and(|t| within(now, t, self.settings.cooldown));
             let backing_off = ctl.next_attempt_at.is_some_and(|t| now < t);
             if let Some(rx) = &ctl.inflight {
                 rx.clone()
@@ -391,7 +404,7 @@ impl KeyCache {
         let (tx, rx) = watch::channel(None);
         ctl.inflight = Some(rx.clone());
         ctl.last_attempt = Some(now);
-        ctl.fetches += 1;
+        ctl.fetches = ctl.fetches.saturating_add(1);
         let finisher = Finisher {
             cache: self.clone(),
             tx: Some(tx),
@@ -422,13 +435,15 @@ impl KeyCache {
                     Ok(s)
                 }
                 Some(Err(e)) => {
-                    ctl.failures += 1;
+                    ctl.failures = ctl.failures.saturating_add(1);
                     let now = self.clock.now();
-                    let mut delay = self.settings.backoff.delay(ctl.failures - 1);
+                    let mut delay = self.settings.backoff.delay(ctl.failures.saturating_sub(1));
                     if let Some(ra) = e.retry_after() {
                         delay = delay.max(ra.min(self.settings.backoff.max));
                     }
-                    ctl.next_attempt_at = Some(now + delay);
+                    // The delay is at most the back-off's maximum; a clock at the end of
+                    // its range retries at once rather than panic.
+                    ctl.next_attempt_at = Some(now.checked_add(delay).unwrap_or(now));
                     tracing::warn!(
                         error = %e,
                         consecutive_failures = ctl.failures,
@@ -589,5 +604,68 @@ impl Finisher {
 impl Drop for Finisher {
     fn drop(&mut self) {
         self.finish(None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::verify::jwks::tests::jwk;
+    use aws_lc_rs::rsa::{KeyPair, KeySize};
+
+    fn keyset(kid: &str) -> KeySet {
+        let pair = KeyPair::generate(KeySize::Rsa2048).expect("key");
+        let doc = serde_json::json!({ "keys": [jwk(&pair, kid)] });
+        KeySet::parse(&serde_json::to_vec(&doc).expect("json"), None).expect("set")
+    }
+
+    #[tokio::test]
+    async fn extreme_settings_never_overflow() {
+        let clock = ManualClock::new();
+        let settings = KeySettings {
+            max_age: Duration::from_secs(1),
+            refresh_ahead: Duration::ZERO,
+            cooldown: Duration::MAX,
+            stale_for: Duration::MAX,
+            backoff: Backoff {
+                base: Duration::MAX,
+                max: Duration::MAX,
+            },
+        };
+        let cache = Arc::new(KeyCache::remote(
+            Endpoint::parse("http://127.0.0.1:1").expect("endpoint"),
+            reqwest::Client::new(),
+            Arc::new(clock.clone()),
+            settings,
+            false,
+            Arc::new(TokenCache::new(4)),
+        ));
+        let t0 = clock.now();
+        cache.snapshot.store(Some(Arc::new(Snapshot {
+            keys: keyset("k"),
+            issuer: None,
+            fetched_at: t0,
+            pinned: false,
+        })));
+        {
+            let mut ctl = cache.ctl();
+            ctl.last_attempt = Some(t0);
+            ctl.failures = u32::MAX;
+            ctl.last_error = Some(Error::Config("down".into()));
+        }
+        clock.advance(Duration::from_secs(2));
+        // Past max_age: max_age + stale_for saturates, and the stale keys serve.
+        assert!(cache.key_for("k").await.is_ok());
+        // An unknown kid: last_attempt + cooldown saturates (a cooldown without end).
+        assert!(matches!(
+            cache.key_for("other").await,
+            Err(VerifyError::KeysUnavailable(_))
+        ));
+        // A failed fetch with a back-off past the clock's range, and a failure count at
+        // its maximum: no panic, the count stays saturated.
+        let (tx, _rx) = watch::channel(None);
+        cache.finish(Some(Err(Error::Config("down".into()))), tx);
+        assert_eq!(cache.status().consecutive_failures, u32::MAX);
     }
 }

@@ -63,6 +63,11 @@ use key_cache::{KeyCache, KeySettings};
 pub const DEFAULT_CACHE_CAPACITY: usize = 4096;
 /// The default clock-skew leeway for `exp`, `iat` and `nbf`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+/// The longest [`TokenValidatorBuilder::key_max_age`] accepted: a day. Keys kept longer
+/// without asking IAM belong in [`TokenValidatorBuilder::keys`] (pinned).
+pub const MAX_KEY_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// The longest [`TokenValidatorBuilder::stale_keys_for`] accepted: a week.
+pub const MAX_STALE_KEYS_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Verifies IAM access tokens and checks their claims. Cheap to clone: clones share the
 /// key set and the verified-token cache.
@@ -398,9 +403,9 @@ impl TokenValidatorBuilder {
         self
     }
 
-    /// How long a fetched key set is used before it must be refetched (default 10 min).
-    /// A withdrawn key stops being trusted at most this long after IAM withdraws it,
-    /// while IAM answers.
+    /// How long a fetched key set is used before it must be refetched (default 10 min;
+    /// 1 s to [`MAX_KEY_MAX_AGE`]). A withdrawn key stops being trusted at most this long
+    /// after IAM withdraws it, while IAM answers.
     #[must_use]
     pub fn key_max_age(mut self, max_age: Duration) -> Self {
         self.keys.max_age = max_age;
@@ -423,7 +428,8 @@ impl TokenValidatorBuilder {
     }
 
     /// While fetches fail, how long past `key_max_age` the last good keys stay in use
-    /// (default 1 h). After that, tokens are refused until a fetch succeeds.
+    /// (default 1 h; at most [`MAX_STALE_KEYS_FOR`]). After that, tokens are refused until
+    /// a fetch succeeds.
     #[must_use]
     pub fn stale_keys_for(mut self, stale_for: Duration) -> Self {
         self.keys.stale_for = stale_for;
@@ -476,10 +482,14 @@ impl TokenValidatorBuilder {
             return bad("the maximum token length must be between 1 KiB and 1 MiB");
         }
         let k = &self.keys;
-        if k.max_age < Duration::from_secs(1) || k.refresh_ahead >= k.max_age {
-            return bad(
-                "the key max age must be at least 1 s and longer than the refresh-ahead time",
-            );
+        if k.max_age < Duration::from_secs(1) || k.max_age > MAX_KEY_MAX_AGE {
+            return bad("the key max age must be between 1 s and 24 h");
+        }
+        if k.refresh_ahead >= k.max_age {
+            return bad("the key max age must be longer than the refresh-ahead time");
+        }
+        if k.stale_for > MAX_STALE_KEYS_FOR {
+            return bad("stale keys may serve for at most 7 days");
         }
         if k.cooldown > k.max_age {
             return bad("the unknown-kid cooldown must not exceed the key max age");
@@ -613,6 +623,27 @@ mod tests {
         assert!(b().leeway(Duration::from_secs(601)).build().is_err());
         assert!(b().max_token_len(10).build().is_err());
         assert!(b().key_max_age(Duration::ZERO).build().is_err());
+        // Durations that would overflow instants and sums are refused, never a panic.
+        for bad in [
+            b().key_max_age(Duration::MAX),
+            b().key_max_age(MAX_KEY_MAX_AGE + Duration::from_secs(1)),
+            b().stale_keys_for(Duration::MAX),
+            b().key_max_age(Duration::MAX).stale_keys_for(Duration::MAX),
+            b().key_max_age(Duration::MAX)
+                .unknown_kid_cooldown(Duration::MAX)
+                .key_refresh_ahead(Duration::MAX),
+            b().unknown_kid_cooldown(Duration::MAX),
+            b().key_refresh_ahead(Duration::MAX),
+        ] {
+            assert!(matches!(bad.build(), Err(Error::Config(_))));
+        }
+        assert!(
+            b().key_max_age(MAX_KEY_MAX_AGE)
+                .stale_keys_for(MAX_STALE_KEYS_FOR)
+                .unknown_kid_cooldown(MAX_KEY_MAX_AGE)
+                .build()
+                .is_ok()
+        );
         assert!(
             b().key_refresh_ahead(Duration::from_secs(600))
                 .build()
