@@ -1,8 +1,9 @@
 //! Token verification for synchronous callers.
 //!
 //! [`TokenValidator`] owns a small Tokio runtime (one worker thread) on which key fetches
-//! run. A token already verified is answered on the calling thread without touching the
-//! runtime. Calling it from inside an async runtime returns [`VerifyError::Runtime`]
+//! run. A token already verified is answered on the calling thread without waiting for
+//! the runtime; when the key set is due for a refresh, that refresh is spawned on the
+//! runtime and runs in the background, as in the async validator. Calling it from inside an async runtime returns [`VerifyError::Runtime`]
 //! instead of deadlocking or panicking.
 
 use std::sync::{Arc, OnceLock};
@@ -23,6 +24,10 @@ impl Drop for Runtime {
 }
 
 impl Runtime {
+    fn handle(&self) -> Option<&tokio::runtime::Handle> {
+        self.0.as_ref().map(tokio::runtime::Runtime::handle)
+    }
+
     fn new() -> Result<Self, Error> {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -92,7 +97,7 @@ impl TokenValidator {
 
     /// See [`super::TokenValidator::validate`].
     pub fn validate(&self, token: &str) -> Result<Claims, VerifyError> {
-        if let Some(c) = self.inner.cached(token) {
+        if let Some(c) = self.inner.cached(token, self.rt.handle()) {
             return Ok(c);
         }
         self.rt.block_on(self.inner.validate(token))

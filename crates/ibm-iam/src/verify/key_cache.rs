@@ -210,8 +210,15 @@ impl KeyCache {
     }
 
     /// Whether a cached verification by `key` (named `kid`) may be trusted now without
-    /// waiting: the set in use still holds that very key and may be used at once.
-    pub fn trusts_now(self: &Arc<Self>, kid: &str, key: &Arc<RsaKey>) -> bool {
+    /// waiting: the set in use still holds that very key and may be used at once. A
+    /// refresh that is due starts in the background, on the current Tokio runtime or,
+    /// for a caller without one, on `spawner`.
+    pub fn trusts_now(
+        self: &Arc<Self>,
+        kid: &str,
+        key: &Arc<RsaKey>,
+        spawner: Option<&tokio::runtime::Handle>,
+    ) -> bool {
         let guard = self.snapshot.load();
         let Some(s) = guard.as_ref() else {
             return false;
@@ -223,7 +230,7 @@ impl KeyCache {
         match self.phase(s, now) {
             Phase::Fresh => true,
             Phase::RefreshDue | Phase::ServeStale => {
-                self.refresh_in_background(now);
+                self.refresh_in_background(now, spawner);
                 true
             }
             Phase::MustRefresh | Phase::Unusable => false,
@@ -241,7 +248,7 @@ impl KeyCache {
             let usable_now = match self.phase(s, now) {
                 Phase::Fresh => true,
                 Phase::RefreshDue | Phase::ServeStale => {
-                    self.refresh_in_background(now);
+                    self.refresh_in_background(now, None);
                     true
                 }
                 Phase::MustRefresh | Phase::Unusable => false,
@@ -382,13 +389,19 @@ impl KeyCache {
         self.fetch_and_wait(now).await.map(|_| ())
     }
 
-    fn refresh_in_background(self: &Arc<Self>, now: Instant) {
+    fn refresh_in_background(
+        self: &Arc<Self>,
+        now: Instant,
+        spawner: Option<&tokio::runtime::Handle>,
+    ) {
         let mut ctl = self.ctl();
         if ctl.inflight.is_some() || ctl.next_attempt_at.is_some_and(|t| now < t) {
             return;
         }
         tracing::debug!("IAM key set is due for a refresh; refreshing in the background");
-        let _ = self.start(&mut ctl, now);
+        if let Err(e) = self.start_on(&mut ctl, now, spawner) {
+            tracing::warn!(error = %e, "the background refresh of the IAM key set could not start");
+        }
     }
 
     fn start(
@@ -396,7 +409,20 @@ impl KeyCache {
         ctl: &mut Control,
         now: Instant,
     ) -> Result<watch::Receiver<Option<Outcome>>, VerifyError> {
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        self.start_on(ctl, now, None)
+    }
+
+    /// Starts a fetch on the current Tokio runtime, else on `spawner`.
+    fn start_on(
+        self: &Arc<Self>,
+        ctl: &mut Control,
+        now: Instant,
+        spawner: Option<&tokio::runtime::Handle>,
+    ) -> Result<watch::Receiver<Option<Outcome>>, VerifyError> {
+        let Some(handle) = tokio::runtime::Handle::try_current()
+            .ok()
+            .or_else(|| spawner.cloned())
+        else {
             return Err(VerifyError::Runtime(
                 "fetching IAM's keys needs a Tokio runtime; use ibm_iam::verify::blocking from synchronous code".into(),
             ));

@@ -149,16 +149,22 @@ impl TokenValidator {
     /// Fails with the [`VerifyError`] of the first check that refuses it, or with
     /// [`VerifyError::KeysUnavailable`] when no key set could be had.
     pub async fn validate(&self, token: &str) -> Result<Claims, VerifyError> {
-        if let Some(c) = self.cached(token) {
+        if let Some(c) = self.cached(token, None) {
             return Ok(c);
         }
         self.validate_uncached(token).await
     }
 
     /// The claims of `token` if it was verified before and may be trusted without any
-    /// work but a lookup.
+    /// work but a lookup. A key-set refresh that is due starts in the background on the
+    /// current Tokio runtime, or on `spawner` for a caller without one (the blocking
+    /// validator passes its own runtime).
     #[inline]
-    pub(crate) fn cached(&self, token: &str) -> Option<Claims> {
+    pub(crate) fn cached(
+        &self,
+        token: &str,
+        spawner: Option<&tokio::runtime::Handle>,
+    ) -> Option<Claims> {
         let inner = &self.inner;
         let now = unix_now(inner.clock.as_ref());
         let hit = inner
@@ -166,7 +172,7 @@ impl TokenValidator {
             .get(token, now, |exp, now| inner.policy.still_in_date(exp, now))?;
         inner
             .keys
-            .trusts_now(&hit.kid, &hit.key)
+            .trusts_now(&hit.kid, &hit.key, spawner)
             .then_some(hit.claims)
     }
 

@@ -505,3 +505,57 @@ async fn an_unknown_kid_while_fetches_fail_is_transient_not_a_verdict() {
     assert_eq!(key_fetches(&emu), before + 2);
     assert!(v.validate(&emulator_token(&emu).await).await.is_ok());
 }
+
+#[test]
+fn the_blocking_validator_refreshes_ahead_on_its_own_runtime() {
+    // The emulator on its own runtime thread; the test thread has no runtime, as a
+    // synchronous caller has none.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().expect("rt");
+        rt.block_on(async move {
+            let emu = emulator().await;
+            let token = emulator_token(&emu).await;
+            tx.send((emu.url().to_owned(), token, emu.state().clone()))
+                .expect("send");
+            let _ = stop_rx.await;
+            emu.shutdown().await;
+        });
+    });
+    let (url, token, state) = rx.recv_timeout(Duration::from_secs(30)).expect("emulator");
+    let fetches = || state.counters().get("/identity/keys");
+    let clock = ibm_iam::clock::ManualClock::new();
+    let v = ibm_iam::verify::blocking::TokenValidator::from_async(
+        TokenValidator::builder()
+            .endpoint_url(&url)
+            .clock(Arc::new(clock.clone()))
+            .build()
+            .expect("validator"),
+    )
+    .expect("blocking validator");
+    assert!(v.validate(&token).is_ok());
+    assert_eq!(fetches(), 1);
+    clock.advance(Duration::from_secs(7 * 60));
+    assert!(v.validate(&token).is_ok(), "a cache hit");
+    assert_eq!(fetches(), 1, "fresh: no refresh yet");
+
+    // Inside the refresh-ahead window, a cache hit answers at once on this thread and
+    // starts the refresh on the validator's runtime.
+    clock.advance(Duration::from_secs(90));
+    assert!(v.validate(&token).is_ok());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while v.as_async().status().key_set_age != Some(Duration::ZERO) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no background refresh in blocking mode"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(fetches(), 2, "one background fetch");
+    assert_eq!(v.as_async().status().key_fetches, 2);
+    assert!(v.validate(&token).is_ok());
+    assert_eq!(fetches(), 2);
+    let _ = stop_tx.send(());
+    server.join().expect("server");
+}
