@@ -22,8 +22,9 @@
 //! exist, it could not be looked for).
 //!
 //! Every fetch runs in a spawned task (a caller that gives up does not cancel it for the
-//! others) and is `GET {endpoint}/identity/keys` through the crate's HTTP client: HTTPS
-//! only (plain HTTP only to loopback), no redirects, a 1 MiB cap, a timeout. A fetch whose
+//! others) and is `GET {endpoint}/identity/keys` through the crate's HTTP client (or the
+//! caller's): HTTPS only (plain HTTP only to loopback), no redirects followed or accepted,
+//! a 1 MiB cap, the request timeout set on each request (see [`super::fetch`]). A fetch whose
 //! answer is not 200 or holds no usable key fails and never replaces the keys in use. When
 //! the issuer must be discovered, the first fetch also reads
 //! `{endpoint}/identity/.well-known/openid-configuration`.
@@ -36,11 +37,12 @@ use tokio::sync::watch;
 
 use super::cache::TokenCache;
 use super::error::{VerifyError, cut};
+use super::fetch;
 use super::jwks::{KeySet, RsaKey};
 use crate::clock::Clock;
 use crate::endpoint::Endpoint;
 use crate::error::Error;
-use crate::http::{self, retry::Backoff};
+use crate::http::retry::Backoff;
 
 /// How the key set is kept fresh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +131,8 @@ enum Phase {
 pub(crate) struct KeyCache {
     endpoint: Endpoint,
     http: Option<reqwest::Client>,
+    /// Set on every request, whatever timeouts the client has.
+    timeout: Duration,
     clock: Arc<dyn Clock>,
     settings: KeySettings,
     discover: bool,
@@ -142,6 +146,7 @@ impl KeyCache {
     pub fn remote(
         endpoint: Endpoint,
         http: reqwest::Client,
+        timeout: Duration,
         clock: Arc<dyn Clock>,
         settings: KeySettings,
         discover: bool,
@@ -150,6 +155,7 @@ impl KeyCache {
         Self {
             endpoint,
             http: Some(http),
+            timeout,
             clock,
             settings,
             discover,
@@ -170,6 +176,7 @@ impl KeyCache {
         Self {
             endpoint,
             http: None,
+            timeout: Duration::ZERO,
             clock,
             settings: KeySettings::default(),
             discover: false,
@@ -275,11 +282,10 @@ impl KeyCache {
                 // Serve the last good keys while they are within their stale bound.
                 if let Some(s) = current
                     && now.saturating_duration_since(s.fetched_at) < self.settings.usable_for()
+                    && let Some(k) = s.keys.get(kid)
                 {
-                    if let Some(k) = s.keys.get(kid) {
-                        let k = k.clone();
-                        return Ok((s, k));
-                    }
+                    let k = k.clone();
+                    return Ok((s, k));
                 }
                 // A `kid` the old keys lack, while no fetch succeeds, may be a key IAM
                 // has just published: not a verdict on the token, so transient.
@@ -505,10 +511,7 @@ impl KeyCache {
             None => None,
         };
         let url = self.endpoint.keys_url();
-        let req = client
-            .get(&url)
-            .header(reqwest::header::ACCEPT, "application/json");
-        let answer = http::send(req, &url).await?;
+        let answer = fetch::get_json(client, &url, self.timeout).await?;
         if answer.status != 200 {
             return Err(Error::Iam(answer.iam_error()));
         }
@@ -527,10 +530,7 @@ impl KeyCache {
 
     async fn discover_issuer(&self, client: &reqwest::Client) -> Result<Arc<str>, Error> {
         let url = self.endpoint.discovery_url();
-        let req = client
-            .get(&url)
-            .header(reqwest::header::ACCEPT, "application/json");
-        let answer = http::send(req, &url).await?;
+        let answer = fetch::get_json(client, &url, self.timeout).await?;
         if answer.status != 200 {
             return Err(Error::Iam(answer.iam_error()));
         }
@@ -662,6 +662,7 @@ mod tests {
         let cache = Arc::new(KeyCache::remote(
             Endpoint::parse("http://127.0.0.1:1").expect("endpoint"),
             reqwest::Client::new(),
+            Duration::from_secs(1),
             Arc::new(clock.clone()),
             settings,
             false,

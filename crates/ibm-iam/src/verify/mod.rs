@@ -38,6 +38,7 @@ mod cache;
 mod checks;
 mod claims;
 mod error;
+mod fetch;
 mod json;
 mod jwks;
 mod jws;
@@ -395,7 +396,9 @@ impl TokenValidatorBuilder {
     }
 
     /// HTTP settings for key fetches (default: [`HttpConfig::default`] with a 10 s
-    /// request timeout).
+    /// request timeout). The request timeout applies to each fetch even with a client of
+    /// your own ([`HttpConfig::client`]), and a fetch that the client answers through a
+    /// redirect is refused: keys come from the endpoint itself or not at all.
     #[must_use]
     pub fn http(mut self, http: HttpConfig) -> Self {
         self.http = Some(http);
@@ -534,15 +537,13 @@ impl TokenValidatorBuilder {
                 KeyCache::pinned(endpoint, set, self.clock.clone(), tokens.clone())
             }
             None => {
-                let http = self
-                    .http
-                    .unwrap_or_else(|| {
-                        HttpConfig::default().request_timeout(Duration::from_secs(10))
-                    })
-                    .build_client()?;
+                let config = self.http.unwrap_or_else(|| {
+                    HttpConfig::default().request_timeout(Duration::from_secs(10))
+                });
                 KeyCache::remote(
                     endpoint,
-                    http,
+                    config.build_client()?,
+                    config.get_request_timeout(),
                     self.clock.clone(),
                     self.keys,
                     issuer == IssuerRule::Discovered,

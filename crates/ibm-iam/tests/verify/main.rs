@@ -7,4 +7,5 @@
 mod attacks;
 mod common;
 mod emulator;
+mod fetch;
 mod vectors;
