@@ -4,9 +4,10 @@
 //! * Found by a keyed hash (SipHash with a per-cache random key) of the **signature
 //!   segment** only, then compared **whole**, in constant time: a lookalike token with a
 //!   borrowed signature and a changed payload is a miss, never a hit.
-//! * Bounded: at most `capacity` entries (tokens are at most the validator's maximum
-//!   length), in 16 shards behind read-write locks; when a shard is full, expired entries
-//!   go first, then an arbitrary one.
+//! * Bounded: at most `capacity` entries in all (tokens are at most the validator's
+//!   maximum length), in up to 16 shards behind read-write locks whose capacities add up
+//!   to exactly `capacity`; when a shard is full, expired entries go first, then an
+//!   arbitrary one.
 //! * An entry remembers the key that verified it. A hit counts only while the current key
 //!   set still holds that very key, and a key-set refresh drops the entries of withdrawn
 //!   keys at once.
@@ -60,40 +61,63 @@ pub(crate) struct Hit {
     pub key: Arc<RsaKey>,
 }
 
+/// A shard and how many entries it may hold.
+struct Slot {
+    map: RwLock<Shard>,
+    cap: usize,
+}
+
 pub(crate) struct TokenCache {
-    shards: Vec<RwLock<Shard>>,
-    per_shard: usize,
+    shards: Vec<Slot>,
     hasher: RandomState,
+    /// Hashes computed, for tests that check what is never hashed.
+    #[cfg(test)]
+    hashes: std::sync::atomic::AtomicUsize,
 }
 
 impl TokenCache {
-    /// A cache of at most `capacity` tokens (0 turns it off).
+    /// A cache of at most `capacity` tokens (0 turns it off): `min(capacity, 16)` shards
+    /// whose capacities differ by at most one and add up to `capacity`.
     pub fn new(capacity: usize) -> Self {
-        let per_shard = capacity.div_ceil(SHARDS);
+        let n = capacity.min(SHARDS);
         Self {
-            shards: (0..if capacity == 0 { 0 } else { SHARDS })
-                .map(|_| RwLock::new(Shard::default()))
+            shards: (0..n)
+                .map(|i| Slot {
+                    map: RwLock::new(Shard::default()),
+                    cap: capacity / n + usize::from(i < capacity % n),
+                })
                 .collect(),
-            per_shard,
             hasher: RandomState::new(),
+            #[cfg(test)]
+            hashes: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
-    fn locate(&self, token: &str) -> Option<(u64, &RwLock<Shard>)> {
+    fn locate(&self, token: &str) -> Option<(u64, &Slot)> {
         if self.shards.is_empty() {
             return None;
         }
+        #[cfg(test)]
+        self.hashes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let signature = token.rsplit_once('.').map_or(token, |(_, s)| s);
         let h = self.hasher.hash_one(signature.as_bytes());
-        let shard = &self.shards[(h >> 60) as usize % SHARDS];
+        // The high half picks the shard; the map uses the whole hash.
+        let shard = &self.shards[usize::try_from(h >> 32).unwrap_or(0) % self.shards.len()];
         Some((h, shard))
+    }
+
+    /// How many hashes were computed.
+    #[cfg(test)]
+    pub fn hashes(&self) -> usize {
+        self.hashes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The cached claims of exactly this token, if still in date at `now` per `in_date`.
     #[inline]
     pub fn get(&self, token: &str, now: i64, in_date: impl Fn(i64, i64) -> bool) -> Option<Hit> {
         let (h, shard) = self.locate(token)?;
-        let map = shard.read().unwrap_or_else(PoisonError::into_inner);
+        let map = shard.map.read().unwrap_or_else(PoisonError::into_inner);
         let e = map.get(&h)?;
         let same = e.token.len() == token.len()
             && aws_lc_rs::constant_time::verify_slices_are_equal(
@@ -125,10 +149,10 @@ impl TokenCache {
         let Some((h, shard)) = self.locate(token) else {
             return;
         };
-        let mut map = shard.write().unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= self.per_shard && !map.contains_key(&h) {
+        let mut map = shard.map.write().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= shard.cap && !map.contains_key(&h) {
             map.retain(|_, e| in_date(e.claims.exp(), now));
-            if map.len() >= self.per_shard
+            if map.len() >= shard.cap
                 && let Some(victim) = map.keys().next().copied()
             {
                 map.remove(&victim);
@@ -149,6 +173,7 @@ impl TokenCache {
     pub fn retain_keys(&self, keys: &KeySet) {
         for shard in &self.shards {
             shard
+                .map
                 .write()
                 .unwrap_or_else(PoisonError::into_inner)
                 .retain(|_, e| keys.still_has(&e.kid, &e.key));
@@ -159,6 +184,7 @@ impl TokenCache {
     pub fn clear(&self) {
         for shard in &self.shards {
             shard
+                .map
                 .write()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clear();
@@ -169,7 +195,7 @@ impl TokenCache {
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.read().unwrap_or_else(PoisonError::into_inner).len())
+            .map(|s| s.map.read().unwrap_or_else(PoisonError::into_inner).len())
             .sum()
     }
 }
@@ -222,6 +248,23 @@ mod tests {
         }
         assert!(cache.len() <= 32, "{}", cache.len());
         assert!(cache.len() >= 16);
+        for capacity in (1..=40).chain([100, 4096 + 7]) {
+            let c = TokenCache::new(capacity);
+            for i in 0..(capacity * 4).max(200) {
+                c.insert(&format!("h.p.s{i}"), &claims(100), "k", &key, 0, in_date);
+                assert!(c.len() <= capacity, "capacity {capacity}: {}", c.len());
+            }
+            assert!(
+                c.len() >= capacity.min(16),
+                "capacity {capacity}: {}",
+                c.len()
+            );
+        }
+        let one = TokenCache::new(1);
+        one.insert("h.p.a", &claims(100), "k", &key, 0, in_date);
+        one.insert("h.p.b", &claims(100), "k", &key, 0, in_date);
+        assert_eq!(one.len(), 1);
+        assert!(one.get("h.p.b", 0, in_date).is_some(), "the newest stays");
         cache.retain_keys(&ks);
         assert!(cache.len() >= 16, "the key is still there");
         let other = KeyPair::generate(KeySize::Rsa2048).expect("key");

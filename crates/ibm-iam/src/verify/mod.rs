@@ -167,6 +167,10 @@ impl TokenValidator {
         spawner: Option<&tokio::runtime::Handle>,
     ) -> Option<Claims> {
         let inner = &self.inner;
+        if token.len() > inner.max_token_len {
+            // Never cached, and not worth a hash: refused by the parse that follows.
+            return None;
+        }
         let now = unix_now(inner.clock.as_ref());
         let hit = inner
             .tokens
@@ -622,6 +626,31 @@ mod tests {
         send(&validate_token("x", &Endpoint::production()));
         let err = VerifyError::Signature;
         send_sync(&err);
+    }
+
+    #[test]
+    fn an_oversized_token_is_refused_before_the_cache_hashes_it() {
+        let v = TokenValidator::builder()
+            .keys(KeySet::from_jwks(br#"{"keys":[{"kty":"RSA","kid":"k","e":"AQAB","n":"ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ"}]}"#).expect("keys"))
+            .build()
+            .expect("validator");
+        let huge = format!("a.b.{}", "s".repeat(DEFAULT_MAX_TOKEN_LEN));
+        assert!(v.cached(&huge, None).is_none());
+        assert_eq!(v.inner.tokens.hashes(), 0, "not hashed");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("rt");
+        assert!(matches!(
+            rt.block_on(v.validate(&huge)),
+            Err(VerifyError::TooLarge { .. })
+        ));
+        assert_eq!(v.inner.tokens.hashes(), 0, "not hashed");
+        assert!(v.cached("a.b.c", None).is_none());
+        assert_eq!(
+            v.inner.tokens.hashes(),
+            1,
+            "a token within the limit is looked up"
+        );
     }
 
     #[test]
