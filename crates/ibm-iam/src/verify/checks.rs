@@ -112,18 +112,18 @@ impl Policy {
     }
 
     fn check_issuer(&self, iss: Option<&str>, discovered: Option<&str>) -> Result<(), VerifyError> {
-        let ok = match (&self.issuer, iss) {
-            (_, None) => false,
-            (IssuerRule::Exact(allowed), Some(i)) => allowed.iter().any(|a| a == i),
-            (IssuerRule::Discovered, Some(i)) => discovered == Some(i),
-            (IssuerRule::SeedPrefix, Some(i)) => i.starts_with("https://iam"),
+        let Some(i) = iss else {
+            return Err(VerifyError::MissingClaim("iss"));
+        };
+        let ok = match &self.issuer {
+            IssuerRule::Exact(allowed) => allowed.iter().any(|a| a == i),
+            IssuerRule::Discovered => discovered == Some(i),
+            IssuerRule::SeedPrefix => i.starts_with("https://iam"),
         };
         if ok {
             Ok(())
         } else {
-            Err(VerifyError::Issuer {
-                found: iss.map(|i| cut(i, 128)).unwrap_or_default(),
-            })
+            Err(VerifyError::Issuer { found: cut(i, 128) })
         }
     }
 }
@@ -206,7 +206,16 @@ mod tests {
             );
             assert_eq!(seed.check_issuer(Some(iss), None).is_ok(), seed_ok, "{iss}");
         }
-        assert!(exact.check_issuer(None, None).is_err());
+        for rule in [&exact, &seed, &disc] {
+            assert!(matches!(
+                rule.check_issuer(None, Some(PROD)),
+                Err(VerifyError::MissingClaim("iss"))
+            ));
+        }
+        assert!(matches!(
+            exact.check_issuer(Some(""), None),
+            Err(VerifyError::Issuer { found }) if found.is_empty()
+        ));
         assert!(disc.check_issuer(Some(PROD), Some(PROD)).is_ok());
         assert!(
             disc.check_issuer(Some(PROD), None).is_err(),

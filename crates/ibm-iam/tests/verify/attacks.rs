@@ -383,7 +383,7 @@ async fn wrong_and_lookalike_issuers_are_refused() {
     c.as_object_mut().expect("obj").remove("iss");
     assert!(matches!(
         v.validate(&k.token(&c)).await,
-        Err(VerifyError::Issuer { .. })
+        Err(VerifyError::MissingClaim("iss"))
     ));
 
     // Staging's validator accepts staging's issuer only; the seed's rule is an opt-in.
