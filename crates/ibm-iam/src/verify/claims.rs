@@ -157,6 +157,8 @@ struct AuthnFields {
 /// The claims IAM defines, type-checked, located in the payload.
 #[derive(Debug, Clone, Default)]
 struct Fields {
+    /// How many members the payload object has.
+    members: usize,
     exp: i64,
     iat: Option<i64>,
     nbf: Option<i64>,
@@ -426,6 +428,7 @@ fn fields(json: &str, members: &[(Cow<'_, str>, Any<'_>)]) -> Result<Fields, Ver
         *text_slot.0 = Some(loc.string(v, text_slot.1)?);
     }
     f.exp = exp.ok_or(VerifyError::MissingClaim("exp"))?;
+    f.members = members.len();
     Ok(f)
 }
 
@@ -479,10 +482,32 @@ impl Claims {
     }
 
     /// Every claim, raw (parsed from the payload on first use).
+    ///
+    /// Always complete: the payload was accepted, when the token was verified, by the same
+    /// JSON reader (serde_json's tokenizer with its depth limit; numbers, strings and
+    /// escapes read alike) and holds no duplicate member, so reading it again into a map
+    /// cannot fail and keeps every member. That is what the fuzz target for the claims
+    /// parser checks; should it ever not hold, the failure is logged as an error and the
+    /// map is empty rather than partial ([`json`](Self::json) is the payload as signed).
     pub fn raw(&self) -> &Map<String, Value> {
-        self.inner
-            .raw
-            .get_or_init(|| serde_json::from_str(&self.inner.json).unwrap_or_default())
+        self.inner.raw.get_or_init(|| {
+            match serde_json::from_str::<Map<String, Value>>(&self.inner.json) {
+                Ok(m) if m.len() == self.inner.fields.members => m,
+                other => {
+                    tracing::error!(
+                        parsed = other.is_ok(),
+                        "verified claims could not be read back into a map; please report this"
+                    );
+                    Map::new()
+                }
+            }
+        })
+    }
+
+    /// How many members the payload has (what [`raw`](Self::raw) must hold).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn members(&self) -> usize {
+        self.inner.fields.members
     }
 
     /// The claims as your own type.
@@ -706,6 +731,40 @@ mod tests {
       "grant_type": "urn:ibm:params:oauth:grant-type:apikey",
       "scope": "ibm openid", "client_id": "default", "acr": 1, "amr": ["pwd"]
     }"#;
+
+    #[test]
+    fn raw_holds_every_member_of_whatever_the_parser_accepts() {
+        let nest = |d: usize| format!("{}1{}", "[".repeat(d), "]".repeat(d));
+        let mut payloads: Vec<String> = [
+            r#"{"exp":1}"#,
+            r#"{"exp":1.5,"iat":-0,"nbf":1e2}"#,
+            r#"{"exp":1,"n":123456789012345678901234567890,"f":1e308,"t":1e-400,"z":-0.0}"#,
+            r#"{"exp":1,"u":"\ud83d\ude00","nul":"\u0000","\u00e9t\u00e9":"x","e":""}"#,
+            r#"{"exp":1,"lone":"\ud800"}"#,
+            r#"{"exp":1,"o":{"a":{"b":{"c":[null,true,false,{}]}}},"a":[]}"#,
+            r#"{"exp":1,"exp2":1,"k":"v"}"#,
+            r#"{"exp":1,"k":"v","k":"w"}"#,
+            r#"  {"exp":1}  "#,
+            USER,
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        for depth in [100, 125, 126, 127, 128, 129, 200] {
+            payloads.push(format!(r#"{{"exp":1,"deep":{}}}"#, nest(depth)));
+        }
+        let mut accepted = 0;
+        for p in &payloads {
+            if let Ok(c) = Claims::parse(p.clone().into_bytes()) {
+                accepted += 1;
+                assert_eq!(c.raw().len(), c.members(), "{p}");
+                assert!(c.get("exp").is_some(), "{p}");
+                let serialized = serde_json::to_value(&c).expect("serializes");
+                assert_eq!(serialized.as_object(), Some(c.raw()), "{p}");
+            }
+        }
+        assert!(accepted >= 9, "{accepted}");
+    }
 
     #[test]
     fn reads_a_real_user_token() {

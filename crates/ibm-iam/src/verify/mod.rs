@@ -714,12 +714,19 @@ pub mod fuzzing {
     /// segments, base64url, the header rules, and the claims' JSON and types.
     pub fn parse_token(token: &str) -> Result<Claims, VerifyError> {
         let c = jws::parse(token, jws::DEFAULT_MAX_TOKEN_LEN)?;
-        Claims::parse(c.payload)
+        Claims::parse(c.payload).map(complete)
     }
 
     /// The claims parser alone, on a decoded payload.
     pub fn parse_claims(payload: &[u8]) -> Result<Claims, VerifyError> {
-        Claims::parse(payload.to_vec())
+        Claims::parse(payload.to_vec()).map(complete)
+    }
+
+    /// Accepted claims must read back whole into [`Claims::raw`]: the fuzzer stops here if
+    /// they ever do not.
+    fn complete(c: Claims) -> Claims {
+        assert_eq!(c.raw().len(), c.members(), "Claims::raw lost members");
+        c
     }
 
     /// The payload segment decoder.
