@@ -559,3 +559,47 @@ fn the_blocking_validator_refreshes_ahead_on_its_own_runtime() {
     let _ = stop_tx.send(());
     server.join().expect("server");
 }
+
+#[tokio::test]
+async fn a_background_refresh_that_withdraws_a_key_drops_its_cached_tokens() {
+    let emu = Emulator::builder()
+        .apikey(APIKEY)
+        .rotation(RotationPolicy {
+            every_seconds: None,
+            overlap_seconds: 120,
+        })
+        .start()
+        .await
+        .expect("emulator");
+    let (v, clock) = emulator_validator(&emu, |b| b);
+    let old = emulator_token(&emu).await;
+    assert!(v.validate(&old).await.is_ok());
+    assert_eq!(v.status().cached_tokens, 1);
+
+    // IAM rotates and, after the overlap, withdraws the old key; the validator's set is
+    // still fresh, so the cached token still passes.
+    emu.state().rotate_keys().await.expect("rotate");
+    advance(&emu, &clock, 7 * 60);
+    assert!(v.validate(&old).await.is_ok(), "fresh set, key still in it");
+    assert_eq!(key_fetches(&emu), 1);
+
+    // In the refresh-ahead window a cache hit answers at once and refreshes in the
+    // background; that refresh withdraws the key, and the cached token goes with it.
+    advance(&emu, &clock, 90);
+    assert!(
+        v.validate(&old).await.is_ok(),
+        "answered before the refresh lands"
+    );
+    eventually("the background refresh", || {
+        v.status().key_set_age == Some(Duration::ZERO)
+    })
+    .await;
+    assert_eq!(key_fetches(&emu), 2, "one background fetch, nothing forced");
+    assert_eq!(v.status().cached_tokens, 0, "dropped, not just distrusted");
+    assert!(!v.status().kids.contains(&kid_of(&old)));
+    assert!(matches!(
+        v.validate(&old).await,
+        Err(VerifyError::UnknownKey { .. })
+    ));
+    assert!(v.validate(&emulator_token(&emu).await).await.is_ok());
+}
