@@ -97,10 +97,11 @@ impl TokenValidator {
 
     /// See [`super::TokenValidator::validate`].
     pub fn validate(&self, token: &str) -> Result<Claims, VerifyError> {
-        if let Some(c) = self.inner.cached(token, self.rt.handle()) {
+        let probe = self.inner.probe(token);
+        if let Some(c) = self.inner.cached(probe, token, self.rt.handle()) {
             return Ok(c);
         }
-        self.rt.block_on(self.inner.validate(token))
+        self.rt.block_on(self.inner.validate_uncached(token, probe))
     }
 
     /// See [`super::TokenValidator::prefetch`].

@@ -32,16 +32,17 @@ pub const MAX_KEYS: usize = 100;
 
 const PRIVATE_MEMBERS: [&str; 6] = ["d", "p", "q", "dp", "dq", "qi"];
 
-/// One RSA public key, parsed once (aws-lc-rs `ParsedPublicKey`), with the components it
-/// came from so that an unchanged key is recognised at the next fetch.
+/// One RSA public key, parsed once (aws-lc-rs `ParsedPublicKey`), with its `kid` and the
+/// components it came from so that an unchanged key is recognised at the next fetch.
 pub(crate) struct RsaKey {
+    kid: Box<str>,
     n: Vec<u8>,
     e: Vec<u8>,
     key: ParsedPublicKey,
 }
 
 impl RsaKey {
-    fn from_components(n: Vec<u8>, e: Vec<u8>) -> Result<Self, &'static str> {
+    fn from_components(kid: &str, n: Vec<u8>, e: Vec<u8>) -> Result<Self, &'static str> {
         let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
         if !(2048..=8192).contains(&bits) {
             return Err("the modulus is not 2048 to 8192 bits");
@@ -49,7 +50,17 @@ impl RsaKey {
         let key = RsaPublicKeyComponents { n: &n, e: &e }
             .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
             .map_err(|_| "not a valid RSA public key")?;
-        Ok(Self { n, e, key })
+        Ok(Self {
+            kid: kid.into(),
+            n,
+            e,
+            key,
+        })
+    }
+
+    /// The `kid` the key is published under (a key is only ever reused under its own).
+    pub(crate) fn kid(&self) -> &str {
+        &self.kid
     }
 
     /// RSASSA-PKCS1-v1_5 with SHA-256 over `message`: the one signature check of this
@@ -168,7 +179,7 @@ impl KeySet {
                         .cloned();
                     let key = match reused {
                         Some(k) => k,
-                        None => match RsaKey::from_components(n, e) {
+                        None => match RsaKey::from_components(kid, n, e) {
                             Ok(k) => Arc::new(k),
                             Err(reason) => {
                                 skipped.push(SkippedKey {
@@ -247,10 +258,12 @@ impl KeySet {
         self.keys.get(kid)
     }
 
-    /// Whether `kid` still names this very key (same parsed object).
+    /// Whether the set still holds this very key (same parsed object) under its `kid`.
     #[inline]
-    pub(crate) fn still_has(&self, kid: &str, key: &Arc<RsaKey>) -> bool {
-        self.keys.get(kid).is_some_and(|k| Arc::ptr_eq(k, key))
+    pub(crate) fn still_has(&self, key: &Arc<RsaKey>) -> bool {
+        self.keys
+            .get(key.kid())
+            .is_some_and(|k| Arc::ptr_eq(k, key))
     }
 }
 
@@ -433,7 +446,8 @@ pub(crate) mod tests {
         let second = KeySet::parse(&json, Some(&first)).expect("set");
         let (a, b) = (first.get("k1").expect("k1"), second.get("k1").expect("k1"));
         assert!(Arc::ptr_eq(a, b), "parsed once");
-        assert!(second.still_has("k1", a));
+        assert!(second.still_has(a));
+        assert_eq!(a.kid(), "k1");
 
         let rng = aws_lc_rs::rand::SystemRandom::new();
         let mut sig = vec![0u8; pair.public_modulus_len()];

@@ -216,13 +216,12 @@ impl KeyCache {
         }
     }
 
-    /// Whether a cached verification by `key` (named `kid`) may be trusted now without
-    /// waiting: the set in use still holds that very key and may be used at once. A
+    /// Whether a cached verification by `key` may be trusted now without waiting: the set
+    /// in use still holds that very key under its `kid` and may be used at once. A
     /// refresh that is due starts in the background, on the current Tokio runtime or,
     /// for a caller without one, on `spawner`.
     pub fn trusts_now(
         self: &Arc<Self>,
-        kid: &str,
         key: &Arc<RsaKey>,
         spawner: Option<&tokio::runtime::Handle>,
     ) -> bool {
@@ -230,7 +229,7 @@ impl KeyCache {
         let Some(s) = guard.as_ref() else {
             return false;
         };
-        if !s.keys.still_has(kid, key) {
+        if !s.keys.still_has(key) {
             return false;
         }
         let now = self.clock.now();

@@ -150,38 +150,52 @@ impl TokenValidator {
     /// Fails with the [`VerifyError`] of the first check that refuses it, or with
     /// [`VerifyError::KeysUnavailable`] when no key set could be had.
     pub async fn validate(&self, token: &str) -> Result<Claims, VerifyError> {
-        if let Some(c) = self.cached(token, None) {
+        let probe = self.probe(token);
+        if let Some(c) = self.cached(probe, token, None) {
             return Ok(c);
         }
-        self.validate_uncached(token).await
+        self.validate_uncached(token, probe).await
     }
 
-    /// The claims of `token` if it was verified before and may be trusted without any
-    /// work but a lookup. A key-set refresh that is due starts in the background on the
-    /// current Tokio runtime, or on `spawner` for a caller without one (the blocking
-    /// validator passes its own runtime).
+    /// Where the verified-token cache keeps `token`, hashed once for the lookup and the
+    /// insertion after a miss: `None` when the cache is off, or when the token is over the
+    /// length limit (never cached, and not worth a hash: the parse refuses it).
+    #[inline]
+    pub(crate) fn probe(&self, token: &str) -> Option<cache::Probe> {
+        if token.len() > self.inner.max_token_len {
+            return None;
+        }
+        self.inner.tokens.probe(token)
+    }
+
+    /// The claims of `token` (at `probe`, its own) if it was verified before and may be
+    /// trusted without any work but a lookup. A key-set refresh that is due starts in the
+    /// background on the current Tokio runtime, or on `spawner` for a caller without one
+    /// (the blocking validator passes its own runtime).
     #[inline]
     pub(crate) fn cached(
         &self,
+        probe: Option<cache::Probe>,
         token: &str,
         spawner: Option<&tokio::runtime::Handle>,
     ) -> Option<Claims> {
         let inner = &self.inner;
-        if token.len() > inner.max_token_len {
-            // Never cached, and not worth a hash: refused by the parse that follows.
-            return None;
-        }
         let now = unix_now(inner.clock.as_ref());
-        let hit = inner
-            .tokens
-            .get(token, now, |exp, now| inner.policy.still_in_date(exp, now))?;
+        let hit = inner.tokens.get(probe?, token, now, |exp, now| {
+            inner.policy.still_in_date(exp, now)
+        })?;
         inner
             .keys
-            .trusts_now(&hit.kid, &hit.key, spawner)
+            .trusts_now(&hit.key, spawner)
             .then_some(hit.claims)
     }
 
-    async fn validate_uncached(&self, token: &str) -> Result<Claims, VerifyError> {
+    /// Verifies `token` (at `probe`, its own, in the cache) and remembers it.
+    pub(crate) async fn validate_uncached(
+        &self,
+        token: &str,
+        probe: Option<cache::Probe>,
+    ) -> Result<Claims, VerifyError> {
         let inner = &self.inner;
         let jws = jws::parse(token, inner.max_token_len)?;
         let (snapshot, key) = inner.keys.key_for(&jws.kid).await?;
@@ -193,11 +207,13 @@ impl TokenValidator {
         inner
             .policy
             .check(&claims, now, snapshot.issuer.as_deref())?;
-        inner
-            .tokens
-            .insert(token, &claims, &jws.kid, &key, now, |exp, now| {
-                inner.policy.still_in_date(exp, now)
-            });
+        if let Some(probe) = probe {
+            inner
+                .tokens
+                .insert(probe, token, &claims, &key, now, |exp, now| {
+                    inner.policy.still_in_date(exp, now)
+                });
+        }
         Ok(claims)
     }
 
@@ -635,7 +651,7 @@ mod tests {
             .build()
             .expect("validator");
         let huge = format!("a.b.{}", "s".repeat(DEFAULT_MAX_TOKEN_LEN));
-        assert!(v.cached(&huge, None).is_none());
+        assert!(v.probe(&huge).is_none());
         assert_eq!(v.inner.tokens.hashes(), 0, "not hashed");
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
@@ -645,7 +661,7 @@ mod tests {
             Err(VerifyError::TooLarge { .. })
         ));
         assert_eq!(v.inner.tokens.hashes(), 0, "not hashed");
-        assert!(v.cached("a.b.c", None).is_none());
+        assert!(v.cached(v.probe("a.b.c"), "a.b.c", None).is_none());
         assert_eq!(
             v.inner.tokens.hashes(),
             1,
