@@ -155,7 +155,9 @@ pub enum VerifyError {
         found: String,
     },
     /// No usable key set: fetching the keys (or the discovery document) failed and no
-    /// earlier keys are fresh enough to use. Transient.
+    /// earlier keys are fresh enough to use, or the earlier keys lack the token's `kid`
+    /// while fetches are failing (it may be a key IAM has just published). Transient:
+    /// middleware answers 503, not 401.
     #[error("no usable IAM keys: {0}")]
     KeysUnavailable(#[source] Error),
     /// A blocking call from inside an async runtime, an async call without a Tokio
