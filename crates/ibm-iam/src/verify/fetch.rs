@@ -80,7 +80,7 @@ pub(super) async fn get_json(
     Ok(Answer {
         status,
         headers,
-        body,
+        body: body.into(),
     })
 }
 
