@@ -27,6 +27,9 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+#[path = "../../ibm-iam/benches/support/report.rs"]
+mod report;
+
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -50,15 +53,6 @@ const SUBJECT: &str = "IBMid-bench-subject";
 const GROUP: &str = "AccessGroupId-bench";
 const APIKEY: &str = "bench-apikey-0123456789abcdefghijklmnopqrstu";
 const SIZES: [usize; 4] = [10, 100, 1000, 10_000];
-
-fn rounds() -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == "--rounds")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5)
-}
 
 fn meta() -> Meta {
     Meta {
@@ -461,13 +455,8 @@ fn json_floor(
     })
 }
 
-fn stats(v: &mut [f64]) -> (f64, f64, f64) {
-    v.sort_by(|a, b| a.total_cmp(b));
-    (v[0], v[v.len() / 2], v[v.len() - 1])
-}
-
 fn main() {
-    let rounds = rounds();
+    let rounds = report::rounds(5);
     let budget = Duration::from_millis(300);
     let stores: Vec<PolicyStore> = SIZES.iter().map(|&n| store_with(n)).collect();
 
@@ -531,14 +520,46 @@ fn main() {
     let _ = stop_tx.send(());
     let _ = server.join();
 
+    const SECTION: &str = "emulator: PDP decisions";
+    for (i, n) in SIZES.iter().enumerate() {
+        let what = format!("decide, {n} policies, by subject index");
+        report::figures(SECTION, &what, "decisions/s", &indexed[i]);
+        let scan = format!("decide, {n} policies, scanning every policy");
+        report::figures(SECTION, &scan, "decisions/s", &scanned[i]);
+        report::compare(SECTION, &what, &scan, "vs scan");
+    }
+    const VERIFY: &str = "limit: RS256 verify of the caller's token";
+    const FLOOR: &str = "limit: JSON floor of a 100-item request and answer";
+    report::figures(SECTION, VERIFY, "requests/s", &verify);
+    report::figures(SECTION, FLOOR, "requests/s", &floor);
+    for (what, values, limit) in [
+        (
+            "POST /v2/authz, 1 item, 1,000 policies, in-process",
+            &one,
+            VERIFY,
+        ),
+        (
+            "POST /v2/authz, 100 items, 1,000 policies, in-process",
+            &hundred,
+            FLOOR,
+        ),
+        (
+            "POST /v2/authz, 100 items, 1,000 policies, loopback HTTP",
+            &http,
+            FLOOR,
+        ),
+    ] {
+        report::figures(SECTION, what, "requests/s", values);
+        report::compare(SECTION, what, limit, "vs limit");
+    }
     println!("PDP decisions per second, one core, {rounds} rounds (min / median / max)");
     println!();
     println!("| policies in the account | decide (index) | decide (scan) | index vs scan |");
     println!("|---:|---:|---:|---:|");
-    let base = stats(&mut indexed[0].clone()).1;
+    let base = report::stats(&mut indexed[0].clone()).1;
     for (i, n) in SIZES.iter().enumerate() {
-        let (a, b, c) = stats(&mut indexed[i]);
-        let (d, e, f) = stats(&mut scanned[i]);
+        let (a, b, c) = report::stats(&mut indexed[i]);
+        let (d, e, f) = report::stats(&mut scanned[i]);
         println!(
             "| {n} | {a:.0} / **{b:.0}** / {c:.0} ({:.0}% of N=10) | {d:.0} / {e:.0} / {f:.0} | {:.1}x |",
             100.0 * b / base,
@@ -548,9 +569,9 @@ fn main() {
     println!();
     println!("| at 1,000 policies | min | median | max | vs its limit |");
     println!("|---|---:|---:|---:|---:|");
-    let (va, vb, vc) = stats(&mut verify);
-    let (fa, fb, fc) = stats(&mut floor);
-    let (a, b, c) = stats(&mut one);
+    let (va, vb, vc) = report::stats(&mut verify);
+    let (fa, fb, fc) = report::stats(&mut floor);
+    let (a, b, c) = report::stats(&mut one);
     println!(
         "| POST /v2/authz, 1 item, router in-process | {a:.0} | {b:.0} | {c:.0} | {:.1}% of RS256 verify |",
         100.0 * b / vb
@@ -565,7 +586,7 @@ fn main() {
             &mut http,
         ),
     ] {
-        let (a, b, c) = stats(v);
+        let (a, b, c) = report::stats(v);
         println!(
             "| {what} | {a:.0} | {b:.0} | {c:.0} | {:.1}% of JSON floor |",
             100.0 * b / fb

@@ -18,6 +18,9 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+#[path = "../../ibm-iam/benches/support/report.rs"]
+mod report;
+
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::rsa::{KeyPair, KeySize};
@@ -29,15 +32,6 @@ use tower::ServiceExt as _;
 
 const APIKEY: &str = "bench-apikey-0123456789abcdefghijklmnopqrstu";
 const FORM: &str = "grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey&apikey=bench-apikey-0123456789abcdefghijklmnopqrstu&response_type=cloud_iam";
-
-fn rounds() -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == "--rounds")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(7)
-}
 
 fn raw_sign(n: usize) -> f64 {
     let key = KeyPair::generate(KeySize::Rsa2048).expect("key");
@@ -112,13 +106,8 @@ fn loopback(client_rt: &tokio::runtime::Runtime, url: &str, n: usize) -> f64 {
     })
 }
 
-fn stats(v: &mut [f64]) -> (f64, f64, f64) {
-    v.sort_by(|a, b| a.total_cmp(b));
-    (v[0], v[v.len() / 2], v[v.len() - 1])
-}
-
 fn main() {
-    let rounds = rounds();
+    let rounds = report::rounds(7);
     let single = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -166,9 +155,22 @@ fn main() {
     let _ = stop_tx.send(());
     let _ = server.join();
 
-    let (s_min, s_med, s_max) = stats(&mut sign);
-    let (i_min, i_med, i_max) = stats(&mut inproc);
-    let (h_min, h_med, h_max) = stats(&mut http);
+    const SECTION: &str = "emulator: tokens issued";
+    const LIMIT: &str = "limit: raw RSA-2048 sign";
+    report::figures(SECTION, LIMIT, "tokens/s", &sign);
+    for (what, values) in [
+        ("POST /identity/token, router in-process", &inproc),
+        (
+            "POST /identity/token, loopback HTTP, server on 1 core",
+            &http,
+        ),
+    ] {
+        report::figures(SECTION, what, "tokens/s", values);
+        report::compare(SECTION, what, LIMIT, "vs limit");
+    }
+    let (s_min, s_med, s_max) = report::stats(&mut sign);
+    let (i_min, i_med, i_max) = report::stats(&mut inproc);
+    let (h_min, h_med, h_max) = report::stats(&mut http);
     println!("token issuance, {rounds} rounds, per core (ops/s: min / median / max)");
     println!("| what | min | median | max | vs raw sign |");
     println!("|---|---:|---:|---:|---:|");

@@ -11,6 +11,11 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod support {
+    pub mod report;
+}
+use support::report;
+
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -46,11 +51,6 @@ fn target(ratio: f64) -> String {
         "NOT met"
     };
     format!("{verdict} (costs {:.1}%)", 100.0 * cost.max(0.0))
-}
-
-fn stats(v: &mut [f64]) -> (f64, f64, f64) {
-    v.sort_by(|a, b| a.total_cmp(b));
-    (v[0], v[v.len() / 2], v[v.len() - 1])
 }
 
 async fn in_process(app: &Router, auth: &str, n: usize) -> f64 {
@@ -119,11 +119,7 @@ async fn over_http(url: &str, auth: &str, n: usize) -> f64 {
 }
 
 fn main() {
-    let rounds: usize = std::env::args()
-        .skip_while(|a| a != "--rounds")
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    let rounds = report::rounds(5);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -197,6 +193,17 @@ fn main() {
         h_on.push(clients.block_on(over_http(&protected_url, &auth, 8_000)));
         h_off.push(clients.block_on(over_http(&bare_url, &auth, 8_000)));
     }
+    const SECTION: &str = "IamAuthLayer: requests through a trivial handler";
+    for (name, on, off) in [
+        ("in-process, one thread", &ip_on, &ip_off),
+        ("loopback HTTP, server on one core", &h_on, &h_off),
+    ] {
+        let bare = format!("{name}, without the layer");
+        let layered = format!("{name}, with the layer (verify + authorize, caches warm)");
+        report::figures(SECTION, &bare, "requests/s", off);
+        report::figures(SECTION, &layered, "requests/s", on);
+        report::compare(SECTION, &layered, &bare, "vs without");
+    }
     println!("IamAuthLayer, {rounds} rounds: requests/s (min / median / max)");
     println!(
         "| what | min | median | max | vs without the layer | target: the layer costs <= {:.0}% |",
@@ -207,8 +214,8 @@ fn main() {
         ("in-process, one thread", &mut ip_on, &mut ip_off),
         ("loopback HTTP, server on one core", &mut h_on, &mut h_off),
     ] {
-        let (a, b, c) = stats(off);
-        let (d, e, f) = stats(on);
+        let (a, b, c) = report::stats(off);
+        let (d, e, f) = report::stats(on);
         println!("| {name}, without the layer | {a:.0} | {b:.0} | {c:.0} | 100% | |");
         println!(
             "| {name}, with the layer | {d:.0} | {e:.0} | {f:.0} | {:.1}% | {} |",

@@ -15,6 +15,11 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod support {
+    pub mod report;
+}
+use support::report;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -23,15 +28,6 @@ use std::time::{Duration, Instant};
 use ibm_iam::TokenManager;
 
 const APIKEY: &str = "bench-apikey-0123456789abcdefghijklmnopqrstu";
-
-fn rounds() -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == "--rounds")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5)
-}
 
 fn cores(threads: usize) -> f64 {
     std::thread::available_parallelism()
@@ -93,13 +89,8 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn stats(v: &mut [f64]) -> (f64, f64, f64) {
-    v.sort_by(|a, b| a.total_cmp(b));
-    (v[0], v[v.len() / 2], v[v.len() - 1])
-}
-
 fn main() {
-    let rounds = rounds();
+    let rounds = report::rounds(5);
     // The emulator on its own runtime thread.
     let (url_tx, url_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -200,15 +191,34 @@ fn main() {
     let median = |name: &str| {
         rows.iter().find(|(n, _)| n == name).map(|(_, v)| {
             let mut v = v.clone();
-            stats(&mut v).1
+            report::stats(&mut v).1
         })
     };
+    const SECTION: &str = "TokenManager: cached get_token";
+    for (name, values) in &rows {
+        report::figures(SECTION, name, "ns", values);
+    }
+    for threads in [1, 8] {
+        let ours = format!("ibm-iam get_token, {threads} thread(s)");
+        for (peer, label) in [
+            ("limit: atomic pointer read", "vs limit"),
+            ("ibmcloud-iam 0.2.0 token()", "vs ibmcloud-iam 0.2.0"),
+            ("ibmcloud_iam 0.1.7 get_token()", "vs ibmcloud_iam 0.1.7"),
+        ] {
+            report::compare(
+                SECTION,
+                &ours,
+                &format!("{peer}, {threads} thread(s)"),
+                label,
+            );
+        }
+    }
     println!("cached get_token, {rounds} rounds: CPU ns per call (min / median / max)");
     println!("| what | min | median | max | vs ibm-iam |");
     println!("|---|---:|---:|---:|---:|");
     for (name, values) in &rows {
         let mut v = values.clone();
-        let (lo, med, hi) = stats(&mut v);
+        let (lo, med, hi) = report::stats(&mut v);
         let threads = if name.contains("8 thread") { 8 } else { 1 };
         let ours = median(&format!("ibm-iam get_token, {threads} thread(s)")).unwrap_or(f64::NAN);
         println!(

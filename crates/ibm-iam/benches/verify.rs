@@ -47,6 +47,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ibm_iam::TokenValidator;
 
+mod support {
+    pub mod report;
+}
+use support::report;
+
 const APIKEY: &str = "bench-apikey-0123456789abcdefghijklmnopqrstu";
 const TOKENS: usize = 64;
 
@@ -56,10 +61,6 @@ fn arg(name: &str) -> Option<String> {
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
         .cloned()
-}
-
-fn rounds() -> usize {
-    arg("--rounds").and_then(|v| v.parse().ok()).unwrap_or(7)
 }
 
 struct Signed {
@@ -223,13 +224,8 @@ fn seed_validate(python: &PathBuf, script: &PathBuf, url: &str, token: &str, n: 
         .expect("a rate")
 }
 
-fn stats(v: &mut [f64]) -> (f64, f64, f64) {
-    v.sort_by(|a, b| a.total_cmp(b));
-    (v[0], v[v.len() / 2], v[v.len() - 1])
-}
-
 fn main() {
-    let rounds = rounds();
+    let rounds = report::rounds(7);
 
     // The emulator: its own OS thread and single-threaded runtime.
     let (url_tx, url_rx) = std::sync::mpsc::channel();
@@ -380,12 +376,66 @@ fn main() {
     let _ = stop_tx.send(());
     let _ = server.join();
 
-    let (r_min, r_med, r_max) = stats(&mut raw);
-    let (f_min, f_med, f_max) = stats(&mut fr);
-    let (s_min, s_med, s_max) = stats(&mut first);
-    let (c_min, c_med, c_max) = stats(&mut rep);
-    let (fr_ratio, first_ratio) = (stats(&mut fr_ratio).1, stats(&mut first_ratio).1);
-    let remember = stats(&mut remember).1;
+    const SECTION: &str = "TokenValidator: verifications, one thread";
+    const RAW: &str = "limit: raw RSA-2048 verify, pre-parsed key";
+    const FRESH: &str = "fresh token, cache off";
+    const FIRST: &str = "fresh token, default validator (verified, then remembered)";
+    const REPEATED: &str = "repeated token (verified-token cache)";
+    report::figures(SECTION, RAW, "verifications/s", &raw);
+    report::figures(SECTION, FRESH, "verifications/s", &fr);
+    report::figures(SECTION, FIRST, "verifications/s", &first);
+    report::figures(SECTION, REPEATED, "verifications/s", &rep);
+    let percent = |v: &[f64]| v.iter().map(|r| 100.0 * r).collect::<Vec<_>>();
+    let same_round = "as a share of the raw verify of the same round";
+    report::figures(
+        SECTION,
+        &format!("{FRESH}, {same_round}"),
+        "%",
+        &percent(&fr_ratio),
+    );
+    report::figures(
+        SECTION,
+        &format!("{FIRST}, {same_round}"),
+        "%",
+        &percent(&first_ratio),
+    );
+    let seeds = [
+        (
+            "seed validate_token (Python 0.1.7, keys fetched per call)",
+            &py,
+        ),
+        (
+            "seed-rs validate_token (ibmcloud-iam 0.2.0, keys fetched per call)",
+            &rs,
+        ),
+    ];
+    for (seed, values) in seeds {
+        if !values.is_empty() {
+            report::figures(SECTION, seed, "verifications/s", values);
+        }
+    }
+    for what in [FRESH, FIRST, REPEATED] {
+        report::compare(SECTION, what, RAW, "vs limit");
+        for (seed, values) in seeds {
+            if !values.is_empty() {
+                report::compare(
+                    SECTION,
+                    what,
+                    seed,
+                    &format!("vs {}", &seed[..seed.find(" (").unwrap_or(seed.len())]),
+                );
+            }
+        }
+    }
+    let (r_min, r_med, r_max) = report::stats(&mut raw);
+    let (f_min, f_med, f_max) = report::stats(&mut fr);
+    let (s_min, s_med, s_max) = report::stats(&mut first);
+    let (c_min, c_med, c_max) = report::stats(&mut rep);
+    let (fr_ratio, first_ratio) = (
+        report::stats(&mut fr_ratio).1,
+        report::stats(&mut first_ratio).1,
+    );
+    let remember = report::stats(&mut remember).1;
     println!(
         "token verification, {rounds} rounds, one thread (verifications/s: min / median / max)"
     );
@@ -417,7 +467,7 @@ fn main() {
             "| seed `validate_token` (Python) | skipped: run `compat/python/run.sh --setup` first | | | |"
         );
     } else {
-        let (p_min, p_med, p_max) = stats(&mut py);
+        let (p_min, p_med, p_max) = report::stats(&mut py);
         println!(
             "| seed `validate_token` (Python, key fetch per call) | {p_min:.0} | {p_med:.0} | {p_max:.0} | {:.1}% |",
             100.0 * p_med / r_med
@@ -433,7 +483,7 @@ fn main() {
             "| seed-rs `jwt::validate_token` (ibmcloud-iam 0.2.0) | skipped: build bench/seed-rs first (`cd bench/seed-rs && cargo build --release`) | | | |"
         );
     } else {
-        let (p_min, p_med, p_max) = stats(&mut rs);
+        let (p_min, p_med, p_max) = report::stats(&mut rs);
         println!(
             "| seed-rs `jwt::validate_token` (ibmcloud-iam 0.2.0, key fetch per call) | {p_min:.1} | {p_med:.1} | {p_max:.1} | {:.3}% |",
             100.0 * p_med / r_med
