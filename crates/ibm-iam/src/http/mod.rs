@@ -74,7 +74,8 @@ impl Answer {
     }
 }
 
-fn transport(url: &str, e: &reqwest::Error) -> Error {
+/// A transport error for a request to `url`, with reqwest's chain of causes.
+pub(crate) fn transport(url: &str, e: &reqwest::Error) -> Error {
     let kind = if e.is_timeout() {
         TransportKind::Timeout
     } else if e.is_connect() {
@@ -103,6 +104,11 @@ fn transport(url: &str, e: &reqwest::Error) -> Error {
 /// Sends a request and reads the whole answer (at most [`MAX_BODY`] bytes).
 pub(crate) async fn send(req: reqwest::RequestBuilder, url: &str) -> Result<Answer, Error> {
     let resp = req.send().await.map_err(|e| transport(url, &e))?;
+    read_answer(resp, url).await
+}
+
+/// Reads a response whole (at most [`MAX_BODY`] bytes) into a zeroizing buffer.
+pub(crate) async fn read_answer(resp: reqwest::Response, url: &str) -> Result<Answer, Error> {
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = read_capped(resp, MAX_BODY).await.map_err(|e| match e {

@@ -8,16 +8,16 @@
 //!   than the one asked for (a custom client follows redirects unless told not to, as
 //!   reqwest does by default, even from HTTPS to plain HTTP). The keys that verify tokens
 //!   come from the configured endpoint or not at all;
-//! * at most [`MAX_BODY`] bytes, refused as soon as the declared length or the bytes read
-//!   pass it.
+//! * at most [`crate::http::MAX_BODY`] bytes, refused as soon as the declared length or
+//!   the bytes read pass it.
 
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, LOCATION};
 
 use super::error::cut;
-use crate::error::{Error, TransportKind};
-use crate::http::{Answer, MAX_BODY};
+use crate::error::Error;
+use crate::http::{Answer, transport};
 
 /// `GET url` expecting JSON, read whole.
 pub(super) async fn get_json(
@@ -32,7 +32,7 @@ pub(super) async fn get_json(
         .build()
         .map_err(|e| transport(url, &e))?;
     let asked = request.url().clone();
-    let mut resp = client
+    let resp = client
         .execute(request)
         .await
         .map_err(|e| transport(url, &e))?;
@@ -63,48 +63,5 @@ pub(super) async fn get_json(
             "a redirect (to {to:?}) is not followed: IAM's keys are only fetched from the endpoint itself"
         )));
     }
-    let too_large = || refuse(format!("the answer is larger than {MAX_BODY} bytes"));
-    if resp
-        .content_length()
-        .is_some_and(|l| l > u64::try_from(MAX_BODY).unwrap_or(u64::MAX))
-    {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| transport(url, &e))? {
-        if body.len().saturating_add(chunk.len()) > MAX_BODY {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Answer {
-        status,
-        headers,
-        body: body.into(),
-    })
-}
-
-/// A transport error, with reqwest's chain of causes (URLs of key fetches carry no secret).
-fn transport(url: &str, e: &reqwest::Error) -> Error {
-    let kind = if e.is_timeout() {
-        TransportKind::Timeout
-    } else if e.is_connect() {
-        TransportKind::Connect
-    } else if e.is_body() || e.is_request() || e.is_decode() {
-        TransportKind::Io
-    } else {
-        TransportKind::Other
-    };
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    Error::Transport {
-        kind,
-        url: url.to_owned(),
-        message,
-    }
+    crate::http::read_answer(resp, url).await
 }
