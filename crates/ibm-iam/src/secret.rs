@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use zeroize::Zeroize;
 
@@ -91,16 +92,26 @@ impl From<&str> for SecretString {
     }
 }
 
-struct Zeroed(String);
+/// A token's text (zeroed on drop) and its issuance: a number unique to the
+/// [`AccessToken::new`] it came from, shared by its clones and by the per-thread copies a
+/// token manager hands out, so that [`AccessToken::same_as`] holds across them.
+struct Zeroed {
+    text: String,
+    issue: u64,
+}
 
 impl Drop for Zeroed {
     fn drop(&mut self) {
-        self.0.zeroize();
+        self.text.zeroize();
     }
 }
 
+static ISSUES: AtomicU64 = AtomicU64::new(0);
+
 /// An IAM access token: cheap to clone (shared), redacted in `Debug`, zeroed when the last
-/// clone drops.
+/// clone drops. A [`crate::TokenManager`] hands each thread that reads it its own copy of
+/// the cached token (so that readers on many threads do not contend on one reference
+/// count); the copies are the same token for [`AccessToken::same_as`] and `==`.
 ///
 /// ```
 /// use ibm_iam::AccessToken;
@@ -116,12 +127,24 @@ pub struct AccessToken(Arc<Zeroed>);
 impl AccessToken {
     /// Wraps a token.
     pub fn new(value: impl Into<String>) -> Self {
-        Self(Arc::new(Zeroed(value.into())))
+        Self(Arc::new(Zeroed {
+            text: value.into(),
+            issue: ISSUES.fetch_add(1, Ordering::Relaxed),
+        }))
+    }
+
+    /// A copy of the token in memory of its own (its own reference count), the same token
+    /// for [`Self::same_as`].
+    pub(crate) fn copy_for_thread(&self) -> Self {
+        Self(Arc::new(Zeroed {
+            text: self.0.text.clone(),
+            issue: self.0.issue,
+        }))
     }
 
     /// The token itself.
     pub fn expose_secret(&self) -> &str {
-        &self.0.0
+        &self.0.text
     }
 
     /// `Bearer <token>` as a header value marked sensitive (so HTTP stacks do not log it).
@@ -135,7 +158,7 @@ impl AccessToken {
 
     /// Whether two handles share the same token (same issuance, not just equal text).
     pub fn same_as(&self, other: &AccessToken) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        self.0.issue == other.0.issue
     }
 }
 

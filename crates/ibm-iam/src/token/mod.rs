@@ -26,6 +26,7 @@ mod cache;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod local;
 mod refresh;
 mod response;
 mod source;
@@ -114,7 +115,9 @@ impl TokenManager {
         if let Some(c) = self.inner.cache.load().as_ref()
             && c.is_fresh()
         {
-            return Ok(c.token.clone());
+            // This thread's own copy: no reference count shared with other threads.
+            let manager = Arc::as_ptr(&self.inner) as usize;
+            return Ok(local::copy(manager, &c.token));
         }
         self.get_slow(Duration::ZERO).await
     }
