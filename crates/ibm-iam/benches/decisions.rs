@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 use ibm_iam::TokenManager;
 use ibm_iam::authz::internals::DecisionCache;
 use ibm_iam::authz::{
-    AuthzRequest, CacheConfig, Decision, DecisionSource, Obligation, PdpClient, Resource, Subject,
+    AuthzRequest, CacheConfig, Decision, DecisionSource, KeyPattern, Obligation, PdpClient,
+    Resource, Subject,
 };
 use ibm_iam::clock::SystemClock;
 use ibm_iam_emulator::{Emulator, Seed, Tls};
@@ -112,9 +113,19 @@ fn memory_child(n: usize, kind: &str) {
         source: DecisionSource::Pdp,
     };
     let decisions: Vec<Decision> = reqs.iter().map(decision).collect();
+    // IAM's pattern for a service: the generalised keys of an instance-scoped permit.
+    let pattern = KeyPattern {
+        subject: vec![vec!["id".to_owned()]],
+        resource: vec![
+            ["accountId", "serviceName", "serviceInstance"]
+                .map(String::from)
+                .to_vec(),
+        ],
+    };
+    let pattern = (kind == "permit").then_some(&pattern);
     let before = rss_kib();
     for (r, d) in reqs.iter().zip(&decisions) {
-        cache.store(r, d, None, cache.generation());
+        cache.store(r, d, pattern, cache.generation());
     }
     let after = rss_kib();
     drop(decisions);
