@@ -119,7 +119,9 @@ impl TokenManager {
             let manager = Arc::as_ptr(&self.inner) as usize;
             return Ok(local::copy(manager, &c.token));
         }
-        self.get_slow(Duration::ZERO).await
+        // Boxed, so that every call's future (the fast path's too) does not carry, and
+        // move, the slow path's large state.
+        Box::pin(self.get_slow(Duration::ZERO)).await
     }
 
     /// A token that stays valid for at least `duration` (for long operations). Fetches a
