@@ -64,6 +64,23 @@ fn a_token_cached_on_a_dead_runtime_is_not_served_past_its_expiry() {
 }
 
 #[test]
+fn an_idle_current_thread_runtime_never_serves_a_token_past_its_expiry() {
+    let (emu_rt, emu) = emulator_on_its_own_runtime();
+    let clock = ManualClock::new();
+    let tm = manager(&emu, BOOKS_KEY, &clock);
+    let rt = runtime();
+    let first = rt.block_on(tm.get_token()).expect("token");
+    // Nothing drives the runtime while the token's life passes: a program that sleeps
+    // between calls. Its timers cannot run, so they cannot be what ends freshness.
+    clock.advance(Duration::from_secs(3600));
+    let second = rt.block_on(tm.get_token()).expect("a new token");
+    assert!(!second.same_as(&first), "an expired token was served");
+    assert_eq!(requests(&emu), 2);
+    drop(rt);
+    emu_rt.block_on(emu.shutdown());
+}
+
+#[test]
 fn an_exchange_that_dies_with_its_runtime_is_started_again() {
     let (emu_rt, emu) = emulator_on_its_own_runtime();
     let clock = ManualClock::new();
