@@ -396,8 +396,13 @@ async fn pdp_task(run: Arc<Run>, pdp: PdpClient, reader: String, seed: u64) {
         }
         if n.is_multiple_of(100) {
             let resources: Vec<Resource> = (n..n + 5).map(instance).collect();
+            // Every other bulk check past the cache, so that /v2/authz/bulk itself is asked
+            // (the others are answered from the permits the cache already holds).
+            let opts = CallOptions {
+                bypass_cache: n.is_multiple_of(200),
+            };
             let results = pdp
-                .authorize_resources(&subject, "books.book.read", &resources)
+                .authorize_resources_with(&subject, "books.book.read", &resources, opts)
                 .await;
             if results
                 .iter()
