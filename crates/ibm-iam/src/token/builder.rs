@@ -1,6 +1,7 @@
 //! Building a [`TokenManager`]: every source and setting, validated at `build()`.
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwapOption;
@@ -278,6 +279,7 @@ impl TokenManagerBuilder {
                 lifecycle: lc,
                 retry: self.retry,
                 cache: ArcSwapOption::empty(),
+                generation: AtomicU64::new(super::local::next_generation()),
                 control: Mutex::new(Control::default()),
             }),
         })

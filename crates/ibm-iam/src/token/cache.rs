@@ -7,7 +7,7 @@
 //! * **expired** after that: callers wait for a new token.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
@@ -23,7 +23,9 @@ pub(crate) struct Cached {
     pub token: AccessToken,
     pub refresh_at: Instant,
     pub expires_at: Instant,
-    fresh: AtomicBool,
+    /// Shared with the timer that clears it and with the threads' copies of the token
+    /// (`local`), which must not keep the rest alive.
+    fresh: Arc<AtomicBool>,
     timer: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
@@ -85,7 +87,7 @@ impl Cached {
             token,
             refresh_at,
             expires_at,
-            fresh: AtomicBool::new(false),
+            fresh: Arc::new(AtomicBool::new(false)),
             timer: Mutex::new(None),
         }
     }
@@ -94,6 +96,11 @@ impl Cached {
     #[inline]
     pub fn is_fresh(&self) -> bool {
         self.fresh.load(Ordering::Acquire)
+    }
+
+    /// The freshness flag itself, for a thread's copy of the token to watch.
+    pub fn freshness(&self) -> Arc<AtomicBool> {
+        self.fresh.clone()
     }
 
     /// Marks the token fresh and starts the timer that ends freshness at `refresh_at`. Without
@@ -126,7 +133,7 @@ impl Cached {
         if self.is_fresh() || clock.now() >= self.refresh_at {
             return;
         }
-        let guard = EndFreshness(Arc::downgrade(self));
+        let guard = EndFreshness(self.fresh.clone());
         let clock = clock.clone();
         let at = self.refresh_at;
         // Set before spawning: a runtime that is shutting down drops the task at once, and
@@ -143,13 +150,11 @@ impl Cached {
 }
 
 /// Ends a token's freshness when the timer task that owns it ends, however it ends.
-struct EndFreshness(Weak<Cached>);
+struct EndFreshness(Arc<AtomicBool>);
 
 impl Drop for EndFreshness {
     fn drop(&mut self) {
-        if let Some(me) = self.0.upgrade() {
-            me.fresh.store(false, Ordering::Release);
-        }
+        self.0.store(false, Ordering::Release);
     }
 }
 

@@ -32,6 +32,7 @@ mod response;
 mod source;
 mod status;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -91,7 +92,24 @@ pub(crate) struct Inner {
     lifecycle: Lifecycle,
     retry: RetryPolicy,
     cache: ArcSwapOption<Cached>,
+    /// Changes (to a number no manager had) after every change of `cache`: the key of the
+    /// threads' copies of the token (see `local`).
+    generation: AtomicU64,
     control: Mutex<Control>,
+}
+
+impl Inner {
+    /// Replaces the cached token, then moves to a new generation (in that order: a thread
+    /// that sees the new generation sees the new token).
+    fn publish(&self, cached: Option<Arc<Cached>>) {
+        self.cache.store(cached);
+        self.bump_generation();
+    }
+
+    fn bump_generation(&self) {
+        self.generation
+            .store(local::next_generation(), Ordering::Release);
+    }
 }
 
 impl TokenManager {
@@ -112,12 +130,17 @@ impl TokenManager {
 
     /// A valid access token: the cached one while it is valid, else a new one.
     pub async fn get_token(&self) -> Result<AccessToken, Error> {
+        // This thread's own copy of the cached token, while it is fresh: no reference count
+        // shared with other threads, no load of the shared pointer.
+        let generation = self.inner.generation.load(Ordering::Acquire);
+        if let Some(t) = local::get(generation) {
+            return Ok(t);
+        }
         if let Some(c) = self.inner.cache.load().as_ref()
             && c.is_fresh()
         {
-            // This thread's own copy: no reference count shared with other threads.
-            let manager = Arc::as_ptr(&self.inner) as usize;
-            return Ok(local::copy(manager, &c.token));
+            let owner = Arc::as_ptr(&self.inner) as usize;
+            return Ok(local::put(owner, generation, c));
         }
         // Boxed, so that every call's future (the fast path's too) does not carry, and
         // move, the slow path's large state.
@@ -216,6 +239,7 @@ impl TokenManager {
                 let prev = self.inner.cache.compare_and_swap(&Some(c.clone()), None);
                 let dropped = prev.as_ref().is_some_and(|p| Arc::ptr_eq(p, &c));
                 if dropped {
+                    self.inner.bump_generation();
                     tracing::info!("cached IAM token invalidated");
                 }
                 dropped

@@ -368,7 +368,7 @@ impl Flight {
             let now = me.clock.now();
             match &outcome {
                 Ok(c) => {
-                    me.cache.store(Some(c.clone()));
+                    me.publish(Some(c.clone()));
                     c.arm(&me.clock);
                     if ctl.consecutive_failures > 0 {
                         tracing::info!(

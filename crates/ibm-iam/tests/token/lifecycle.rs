@@ -3,9 +3,9 @@
 use std::future::Future as _;
 use std::time::Duration;
 
-use ibm_iam::Error;
 use ibm_iam::clock::ManualClock;
 use ibm_iam::token::MAX_TOKEN_LIFETIME;
+use ibm_iam::{AccessToken, Error, TokenManager};
 use serde_json::json;
 
 use crate::common::*;
@@ -119,6 +119,78 @@ async fn invalidate_drops_only_the_rejected_token() {
     assert!(!tm.invalidate(&first));
     assert!(tm.get_token().await.expect("still cached").same_as(&second));
     assert_eq!(requests(&emu), 2);
+}
+
+/// Reads the token `times` times on each of `threads` threads of their own (each keeps its
+/// own copy of the cached token) and returns what each read last.
+async fn read_on_threads(tm: &TokenManager, threads: usize, times: usize) -> Vec<AccessToken> {
+    let tasks: Vec<_> = (0..threads)
+        .map(|_| {
+            let (tm, rt) = (tm.clone(), tokio::runtime::Handle::current());
+            tokio::task::spawn_blocking(move || {
+                rt.block_on(async {
+                    let mut last = None;
+                    for _ in 0..times {
+                        last = Some(tm.get_token().await.expect("token"));
+                    }
+                    last.expect("read")
+                })
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("thread"));
+    }
+    out
+}
+
+// Multi-threaded, so that reads take the lock-free path and its per-thread copies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_threads_copy_follows_invalidation_and_refresh() {
+    let emu = emulator().await;
+    let clock = ManualClock::new();
+    let tm = manager(&emu, BOOKS_KEY, &clock);
+    let first = tm.get_token().await.expect("token");
+    assert!(
+        read_on_threads(&tm, 4, 100)
+            .await
+            .iter()
+            .all(|t| t.same_as(&first))
+    );
+
+    // Invalidated: no thread's copy of it is handed out again.
+    assert!(tm.invalidate(&first));
+    let after = read_on_threads(&tm, 4, 100).await;
+    let second = after[0].clone();
+    assert!(!second.same_as(&first));
+    assert!(
+        after.iter().all(|t| t.same_as(&second)),
+        "every thread reads the new token"
+    );
+    assert_eq!(requests(&emu), 2);
+
+    // Refreshed (in the background, once the refresh point passes): every thread moves on.
+    advance(&clock, Duration::from_secs(2880)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let third = loop {
+        let t = tm.get_token().await.expect("token");
+        if !t.same_as(&second) {
+            break t;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refresh: {:?}",
+            tm.status()
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    let later = read_on_threads(&tm, 4, 100).await;
+    assert!(
+        later.iter().all(|t| t.same_as(&third)),
+        "every thread reads the refreshed token"
+    );
+    assert_eq!(requests(&emu), 3);
 }
 
 #[tokio::test]
