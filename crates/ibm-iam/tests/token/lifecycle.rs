@@ -267,6 +267,11 @@ async fn background_work_ends_with_the_last_handle() {
     let clone = tm.clone();
     let first = tm.get_token().await.expect("token");
     settle(&tm).await;
+    // The timer task starts its sleep on a worker thread: wait (a bounded while) to see it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while clock.pending_sleeps() == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     assert_eq!(clock.pending_sleeps(), 1, "the token's freshness timer");
     drop(tm);
     settle(&clone).await;
