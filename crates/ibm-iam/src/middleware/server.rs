@@ -276,26 +276,39 @@ fn quoted(s: &str) -> String {
         .collect()
 }
 
-/// The bytes of RFC 6750's `b64token` before its `=` padding, as a table: the check runs
-/// over every byte of every request's token (a thousand and more), so one load a byte.
-const B64TOKEN: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
-        b += 1;
-    }
-    t
-};
-
-/// RFC 6750's `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn is_b64token(t: &str) -> bool {
-    let body = t.trim_end_matches('=');
-    !body.is_empty() && body.bytes().all(|b| B64TOKEN[usize::from(b)])
+/// Whether `b` may appear in RFC 6750's `b64token` before its `=` padding. Branch-free, so
+/// that the check over every byte of every request's token (a thousand and more) runs many
+/// bytes at a time.
+#[inline(always)]
+const fn in_b64token(b: u8) -> bool {
+    let letter = (b | 0x20).wrapping_sub(b'a') < 26;
+    let digit = b.wrapping_sub(b'0') < 10;
+    letter
+        | digit
+        | (b == b'-')
+        | (b == b'.')
+        | (b == b'_')
+        | (b == b'~')
+        | (b == b'+')
+        | (b == b'/')
 }
 
-/// The bearer token of the request, or why there is none.
+/// RFC 6750's `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(t: &[u8]) -> bool {
+    let mut end = t.len();
+    while end > 0 && t[end - 1] == b'=' {
+        end -= 1;
+    }
+    let body = &t[..end];
+    // A fold, not `all`: no early exit, so the compiler checks a chunk's bytes in parallel.
+    !body.is_empty()
+        && body
+            .chunks(64)
+            .all(|c| c.iter().fold(true, |ok, &b| ok & in_b64token(b)))
+}
+
+/// The bearer token of the request, or why there is none. Its alphabet is checked by
+/// [`well_formed`], only when the validator does not already know the token.
 fn bearer(parts: &Parts) -> Result<&str, Refusal> {
     let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
     let Some(first) = values.next() else {
@@ -306,29 +319,40 @@ fn bearer(parts: &Parts) -> Result<&str, Refusal> {
             "the request has more than one Authorization header",
         ));
     }
-    let raw = first
-        .to_str()
-        .map_err(|_| Refusal::malformed("the Authorization header is not valid text"))?
-        .trim();
-    let (scheme, token) = raw.split_once(' ').unwrap_or((raw, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let raw = first.as_bytes().trim_ascii();
+    let (scheme, token) = match raw.iter().position(|&b| b == b' ') {
+        Some(i) => (&raw[..i], raw[i + 1..].trim_ascii_start()),
+        None => (raw, &[][..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        if first.to_str().is_err() {
+            return Err(Refusal::malformed(
+                "the Authorization header is not valid text",
+            ));
+        }
         // Another authentication method: no bearer credentials at all (RFC 6750 §3.1).
         return Err(Refusal::missing(
             "the Authorization header does not carry a bearer token",
         ));
     }
-    let token = token.trim();
     if token.is_empty() {
         return Err(Refusal::malformed(
             "the Authorization header has no token after Bearer",
         ));
     }
-    if !is_b64token(token) {
-        return Err(Refusal::malformed(
+    std::str::from_utf8(token)
+        .map_err(|_| Refusal::malformed("the bearer token has characters a token cannot have"))
+}
+
+/// Refuses a token that is not RFC 6750's `b64token`.
+fn well_formed(token: &str) -> Result<(), Refusal> {
+    if is_b64token(token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(Refusal::malformed(
             "the bearer token has characters a token cannot have",
-        ));
+        ))
     }
-    Ok(token)
 }
 
 impl<S, B> tower::Service<Request<B>> for IamAuth<S>
@@ -366,7 +390,18 @@ where
 /// Verifies the request's token and, when the layer authorizes, its action.
 async fn check(shared: &Shared, parts: &Parts) -> Result<Claims, Refusal> {
     let token = bearer(parts)?;
-    let claims = match shared.validator.validate(token).await {
+    let validator = &shared.validator;
+    let probe = validator.probe(token);
+    // A token the validator remembers is byte for byte one that verified, so one of
+    // base64url segments and dots: a `b64token` already. Only a new one is checked.
+    let verified = match validator.cached(probe, token, None) {
+        Some(claims) => Ok(claims),
+        None => {
+            well_formed(token)?;
+            validator.validate_uncached(token, probe).await
+        }
+    };
+    let claims = match verified {
         Ok(c) => c,
         Err(e) if e.is_transient() => {
             return Err(Refusal::server(
@@ -446,15 +481,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_b64token_table_is_rfc_6750s_alphabet() {
+    fn the_b64token_alphabet_is_rfc_6750s() {
         for b in 0..=255u8 {
             let expected = b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
-            assert_eq!(B64TOKEN[usize::from(b)], expected, "byte {b}");
+            assert_eq!(in_b64token(b), expected, "byte {b}");
         }
-        assert!(is_b64token("eyJ.a-b_c~d+e/f=="));
-        assert!(!is_b64token("=="));
-        assert!(!is_b64token("a b"));
-        assert!(!is_b64token("a=b"));
+        assert!(is_b64token(b"eyJ.a-b_c~d+e/f=="));
+        assert!(!is_b64token(b"=="));
+        assert!(!is_b64token(b"a b"));
+        assert!(!is_b64token(b"a=b"));
+        // A bad byte anywhere in a long token, in any chunk.
+        let long = vec![b'a'; 200];
+        assert!(is_b64token(&long));
+        for at in [0, 63, 64, 127, 199] {
+            let mut bad = long.clone();
+            bad[at] = b'\xff';
+            assert!(!is_b64token(&bad), "bad byte at {at}");
+        }
     }
 
     fn parts(values: &[&[u8]]) -> Parts {
@@ -484,8 +527,9 @@ mod tests {
 
     #[test]
     fn malformed_bearer_credentials_are_400_invalid_request() {
-        let cases: [&[&[u8]]; 6] = [
+        let cases: [&[&[u8]]; 7] = [
             &[b"Bearer"],
+            &[b"Basic tok\xc3\xa9n"],
             &[b"Bearer   "],
             &[b"bearer a b"],
             &[b"Bearer tok\xc3\xa9n"],
@@ -493,7 +537,9 @@ mod tests {
             &[b"Bearer a.b.c", b"Bearer d.e.f"],
         ];
         for v in cases {
-            let r = bearer(&parts(v)).expect_err("refused");
+            let r = bearer(&parts(v))
+                .and_then(well_formed)
+                .expect_err("refused");
             assert_eq!(r.status, StatusCode::BAD_REQUEST, "{v:?}");
             assert_eq!(r.challenge_error, Some("invalid_request"));
         }

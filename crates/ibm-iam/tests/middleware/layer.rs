@@ -203,6 +203,8 @@ async fn malformed_bearer_credentials_are_400_invalid_request() {
         &[("authorization", "Bearer")][..],
         &[("authorization", "Bearer    ")],
         &[("authorization", "Bearer two words")],
+        &[("authorization", "Bearer ab=cd")],
+        &[("authorization", "Bearer tok!en")],
         &[
             ("authorization", "Bearer a.b.c"),
             ("authorization", "Bearer d.e.f"),
