@@ -9,7 +9,7 @@ use ibm_iam::endpoint::PRODUCTION_ISSUER;
 use ibm_iam::verify::SubjectType;
 use ibm_iam::{Endpoint, HttpConfig, TokenValidator, VerifyError};
 use ibm_iam_emulator::control::faults::{FaultAction, FaultSpec};
-use ibm_iam_emulator::{Emulator, RotationPolicy, Tls};
+use ibm_iam_emulator::{Emulator, RotationPolicy, RunningEmulator, Tls};
 
 use crate::common::*;
 
@@ -83,9 +83,10 @@ async fn the_issuer_is_exact_whether_discovered_or_configured() {
     );
 }
 
-#[tokio::test]
-async fn rotation_new_key_after_one_refetch_withdrawn_key_fails_after_refresh() {
-    let emu = Emulator::builder()
+/// An emulator that rotates its keys only when told to, and keeps publishing a replaced
+/// key for two minutes.
+async fn rotating_emulator() -> RunningEmulator {
+    Emulator::builder()
         .apikey(APIKEY)
         .rotation(RotationPolicy {
             every_seconds: None,
@@ -93,7 +94,12 @@ async fn rotation_new_key_after_one_refetch_withdrawn_key_fails_after_refresh() 
         })
         .start()
         .await
-        .expect("emulator");
+        .expect("emulator")
+}
+
+#[tokio::test]
+async fn rotation_new_key_after_one_refetch_withdrawn_key_fails_after_refresh() {
+    let emu = rotating_emulator().await;
     let (v, clock) = emulator_validator(&emu, |b| b);
     let old = emulator_token(&emu).await;
     assert!(v.validate(&old).await.is_ok());
@@ -562,15 +568,7 @@ fn the_blocking_validator_refreshes_ahead_on_its_own_runtime() {
 
 #[tokio::test]
 async fn a_background_refresh_that_withdraws_a_key_drops_its_cached_tokens() {
-    let emu = Emulator::builder()
-        .apikey(APIKEY)
-        .rotation(RotationPolicy {
-            every_seconds: None,
-            overlap_seconds: 120,
-        })
-        .start()
-        .await
-        .expect("emulator");
+    let emu = rotating_emulator().await;
     let (v, clock) = emulator_validator(&emu, |b| b);
     let old = emulator_token(&emu).await;
     assert!(v.validate(&old).await.is_ok());
