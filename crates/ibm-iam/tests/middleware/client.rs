@@ -1,5 +1,6 @@
 //! BearerClient against small services that record what they receive: one Authorization
-//! header, one retry, streaming bodies, and concurrent callers sharing a token manager.
+//! header, one retry with a fresh token after a 401 (and no second), streaming bodies, and
+//! concurrent callers sharing a token manager.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -91,6 +92,41 @@ async fn an_existing_authorization_header_is_replaced_not_doubled() {
         vec![vec![expected]],
         "exactly one Authorization header, the manager's"
     );
+}
+
+#[tokio::test]
+async fn a_401_is_retried_once_with_a_fresh_token() {
+    let emu = emulator().await;
+    // A service that rejects the first token it sees (as after a revocation) and accepts
+    // any other.
+    let (url, seen) = service(|auth, seen| match seen.first() {
+        None => StatusCode::UNAUTHORIZED,
+        Some(first) if first.as_slice() == auth => StatusCode::UNAUTHORIZED,
+        Some(_) => StatusCode::OK,
+    })
+    .await;
+    let client = BearerClient::new(reqwest::Client::new(), manager(&emu));
+    let before = fetches(&emu);
+    let resp = client.send(client.get(&url)).await.expect("send");
+    assert_eq!(resp.status(), 200, "the retry with a fresh token passed");
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 2, "exactly one retry");
+    assert_ne!(seen[0], seen[1], "the retry carried a different token");
+    assert!(
+        seen.iter()
+            .all(|a| a.len() == 1 && a[0].starts_with("Bearer eyJ"))
+    );
+    assert_eq!(
+        fetches(&emu) - before,
+        2,
+        "the rejected token was dropped, one new fetch"
+    );
+    // Later calls keep the new token.
+    assert_eq!(
+        client.send(client.get(&url)).await.expect("send").status(),
+        200
+    );
+    assert_eq!(fetches(&emu) - before, 2);
 }
 
 #[tokio::test]
