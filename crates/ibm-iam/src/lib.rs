@@ -25,6 +25,7 @@ pub mod endpoint;
 pub mod error;
 pub mod http;
 pub mod middleware;
+mod prehashed;
 pub mod secret;
 pub mod token;
 pub mod verify;

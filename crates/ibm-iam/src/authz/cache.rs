@@ -30,7 +30,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
@@ -40,6 +40,7 @@ use zeroize::Zeroize as _;
 
 use super::types::{AuthzRequest, Decision, DecisionSource, Obligation, Resource};
 use crate::clock::Clock;
+use crate::prehashed::Prehashed;
 
 const SHARDS: usize = 16;
 
@@ -120,27 +121,6 @@ impl Hash for Key {
     }
 }
 
-/// Passes a [`Key`]'s first word through: hashing a MAC again would only cost time.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Not reached for `Key`; a plain FNV-1a keeps the hasher correct for anything else.
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
 /// A truncated MAC of a subject id or account id, to find entries for invalidation.
 type Tag = [u8; 16];
 
@@ -209,7 +189,7 @@ struct Entry {
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<Key, Entry, BuildHasherDefault<KeyHasher>>,
+    map: HashMap<Key, Entry, Prehashed>,
     order: VecDeque<(Key, u64)>,
     seq: u64,
 }

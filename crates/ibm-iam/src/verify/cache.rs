@@ -21,38 +21,18 @@
 //!   times fewer volatile writes than byte by byte), and compared in those words.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use zeroize::Zeroize;
 
 use super::claims::Claims;
 use super::jwks::{KeySet, RsaKey};
+use crate::prehashed::Prehashed;
 
 const SHARDS: usize = 16;
 /// How many bytes at the end of a token the hash reads.
 const HASHED_TAIL: usize = 32;
-
-/// A hasher for keys that are already hashes.
-#[derive(Default)]
-struct Prehashed(u64);
-
-impl Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used; fold anything else rather than panic.
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
 
 /// A copy of a token as 64-bit words (the last one zero-padded), zeroed when dropped.
 struct Sealed {
@@ -126,7 +106,7 @@ struct Entry {
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<u64, Entry, BuildHasherDefault<Prehashed>>,
+    map: HashMap<u64, Entry, Prehashed>,
     /// The least `exp` of the entries (`i64::MAX` when empty, or not known to be less).
     earliest_exp: i64,
 }
