@@ -20,7 +20,6 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,8 +36,9 @@ use serde_json::json;
 
 mod support {
     pub mod report;
+    pub mod seeds;
 }
-use support::report;
+use support::{report, seeds};
 
 const ACCOUNT: &str = "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e";
 const ALICE: &str = "IBMid-550000ED6J";
@@ -262,9 +262,7 @@ fn main() {
     let resources: Vec<Resource> = (0..1000).map(instance).collect();
 
     // The seed, when its virtual environment exists (bench/run-all.sh makes it).
-    let python =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/compat-venvs/seed/bin/python");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/seed_pdp.py");
+    let seed = seeds::python_seed("seed_pdp.py");
     let dir = std::env::temp_dir().join(format!("ibm-iam-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let ca_file = dir.join("ca.pem");
@@ -296,20 +294,17 @@ fn main() {
             distinct_calls.push(c);
             distinct_ms.push(ms);
         });
-        if python.exists() {
+        if let Some((python, script)) = &seed {
             let checks = 300;
             let before = calls();
-            let out = Command::new(&python)
-                .arg(&script)
-                .args([url.as_str(), BOOKS_KEY, ALICE, ACCOUNT, &checks.to_string()])
-                .env("REQUESTS_CA_BUNDLE", &ca_file)
-                .env("SSL_CERT_FILE", &ca_file)
-                .output()
-                .expect("python");
-            let rate: f64 = String::from_utf8_lossy(&out.stdout)
-                .trim()
-                .parse()
-                .expect("rate");
+            let rate = seeds::rate(
+                Command::new(python)
+                    .arg(script)
+                    .args([url.as_str(), BOOKS_KEY, ALICE, ACCOUNT, &checks.to_string()])
+                    .env("REQUESTS_CA_BUNDLE", &ca_file)
+                    .env("SSL_CERT_FILE", &ca_file),
+            )
+            .expect("the Python seed's rate");
             seed_rate.push(1e9 / rate);
             // The warm-up check included, as the seed makes it.
             seed_calls.push((calls() - before) as f64 / f64::from(checks + 1));
@@ -416,7 +411,7 @@ fn main() {
     );
     row("seed PDPClient.is_authorized: ns per check", &mut seed_rate);
     row("seed PDPClient: PDP calls per check", &mut seed_calls);
-    if python.exists() {
+    if seed.is_some() {
         println!();
     } else {
         println!("(the seed was not measured: run compat/python/run.sh --setup first)");

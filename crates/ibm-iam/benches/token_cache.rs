@@ -17,10 +17,10 @@
 
 mod support {
     pub mod report;
+    pub mod seeds;
 }
-use support::report;
+use support::{report, seeds};
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::time::{Duration, Instant};
@@ -76,17 +76,9 @@ fn limit(ptr: &AtomicPtr<String>, threads: usize, calls: usize) -> f64 {
     })
 }
 
+/// A seed's rate, or nothing (and why, on stderr) when its program fails.
 fn external(cmd: &mut Command) -> Option<f64> {
-    let out = cmd.output().ok()?;
-    if !out.status.success() {
-        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-        return None;
-    }
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    seeds::rate(cmd).map_err(|e| eprintln!("{e}")).ok()
 }
 
 fn main() {
@@ -133,11 +125,8 @@ fn main() {
     let cached: &'static mut String = Box::leak(Box::new("x".repeat(1000)));
     let ptr = AtomicPtr::new(std::ptr::from_mut(cached));
 
-    let seed_rs = std::env::var_os("SEED_RS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("bench/seed-rs/target/release/seed-rs-bench"));
-    let python = repo_root().join("target/compat-venvs/seed/bin/python");
-    let seed_py = repo_root().join("bench/seed_token.py");
+    let seed_rs = seeds::rust_seed();
+    let seed_py = seeds::python_seed("seed_token.py");
 
     let mut rows: Vec<(String, Vec<f64>)> = Vec::new();
     let mut push = |name: String, v: Option<f64>| {
@@ -159,11 +148,11 @@ fn main() {
                 format!("ibm-iam get_token, {threads} thread(s)"),
                 Some(ours(&tm, threads, calls)),
             );
-            if seed_rs.exists() {
+            if let Some(seed_rs) = &seed_rs {
                 let n = if threads == 1 { 2_000_000 } else { 500_000 };
                 push(
                     format!("ibmcloud-iam 0.2.0 token(), {threads} thread(s)"),
-                    external(Command::new(&seed_rs).args([
+                    external(Command::new(seed_rs).args([
                         url.as_str(),
                         APIKEY,
                         &threads.to_string(),
@@ -171,11 +160,11 @@ fn main() {
                     ])),
                 );
             }
-            if python.exists() {
+            if let Some((python, script)) = &seed_py {
                 let n = if threads == 1 { 200_000 } else { 25_000 };
                 push(
                     format!("ibmcloud_iam 0.1.7 get_token(), {threads} thread(s)"),
-                    external(Command::new(&python).arg(&seed_py).args([
+                    external(Command::new(python).arg(script).args([
                         url.as_str(),
                         APIKEY,
                         &threads.to_string(),

@@ -39,7 +39,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
@@ -49,8 +49,9 @@ use ibm_iam::TokenValidator;
 
 mod support {
     pub mod report;
+    pub mod seeds;
 }
-use support::report;
+use support::{report, seeds};
 
 const APIKEY: &str = "bench-apikey-0123456789abcdefghijklmnopqrstu";
 const TOKENS: usize = 64;
@@ -171,59 +172,6 @@ fn interleaved(
     (done as f64 / raw, done as f64 / fr, done as f64 / first)
 }
 
-fn seed_rs() -> Option<PathBuf> {
-    let bin = std::env::var_os("SEED_RS_BIN").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../bench/seed-rs/target/release/seed-rs-bench")
-        },
-        PathBuf::from,
-    );
-    bin.exists().then_some(bin)
-}
-
-fn seed_rs_validate(bin: &PathBuf, url: &str, token: &str, n: usize) -> f64 {
-    let out = std::process::Command::new(bin)
-        .args(["validate", url, token, &n.to_string()])
-        .output()
-        .expect("seed-rs-bench runs");
-    assert!(
-        out.status.success(),
-        "seed-rs bench failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("a rate")
-}
-
-fn seed_python() -> Option<(PathBuf, PathBuf)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let python = root.join("target/compat-venvs/seed/bin/python");
-    let script = root.join("bench/seed_validate.py");
-    (python.exists() && script.exists()).then_some((python, script))
-}
-
-fn seed_validate(python: &PathBuf, script: &PathBuf, url: &str, token: &str, n: usize) -> f64 {
-    let out = std::process::Command::new(python)
-        .arg(script)
-        .arg(url)
-        .arg(token)
-        .arg(n.to_string())
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "seed bench failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("a rate")
-}
-
 fn main() {
     let rounds = report::rounds(7);
 
@@ -319,8 +267,8 @@ fn main() {
         cached.prefetch().await.expect("keys");
     });
     let one = std::slice::from_ref(&tokens[0]);
-    let seed = seed_python();
-    let seed_rust = seed_rs();
+    let seed = seeds::python_seed("seed_validate.py");
+    let seed_rust = seeds::rust_seed();
 
     // Warm up every path.
     raw_verify(&key, &signed, 500);
@@ -362,10 +310,20 @@ fn main() {
         remember.push(s / f);
         rep.push(validate_all(&rt, &cached, one, 2_000_000));
         if let Some((python, script)) = &seed {
-            py.push(seed_validate(python, script, &url, &tokens[0], 200));
+            py.push(
+                seeds::rate(
+                    Command::new(python)
+                        .arg(script)
+                        .args([&url, &tokens[0], "200"]),
+                )
+                .expect("the Python seed's rate"),
+            );
         }
         if let Some(bin) = &seed_rust {
-            rs.push(seed_rs_validate(bin, &url, &tokens[0], 40));
+            rs.push(
+                seeds::rate(Command::new(bin).args(["validate", &url, &tokens[0], "40"]))
+                    .expect("the Rust seed's rate"),
+            );
         }
     }
     assert_eq!(
