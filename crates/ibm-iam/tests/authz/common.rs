@@ -41,6 +41,20 @@ pub async fn world() -> World {
     World { emu, admin }
 }
 
+/// [`world`] with a service ID "reader" that may read every books resource in the seed
+/// account: the world and the reader's IAM id.
+pub async fn world_with_reader() -> (World, String) {
+    let w = world().await;
+    let reader = w.service_id("reader").await;
+    w.policy(
+        &reader,
+        READER,
+        &[("accountId", ACCOUNT), ("serviceName", "books")],
+    )
+    .await;
+    (w, reader)
+}
+
 impl World {
     /// A new service ID in the seed account (no policies yet): its IAM id.
     pub async fn service_id(&self, name: &str) -> String {

@@ -118,14 +118,7 @@ async fn a_deny_is_exact_and_short_lived() {
 
 #[tokio::test]
 async fn identical_concurrent_checks_make_one_call_and_distinct_ones_are_batched() {
-    let w = world().await;
-    let reader = w.service_id("reader").await;
-    w.policy(
-        &reader,
-        READER,
-        &[("accountId", ACCOUNT), ("serviceName", "books")],
-    )
-    .await;
+    let (w, reader) = world_with_reader().await;
     let clock = ManualClock::new();
     // Denies and permits not cached, so every distinct check needs IAM: only batching helps.
     let pdp = w.client(
@@ -252,14 +245,7 @@ async fn roles_match_the_policies_and_crn_resources_work() {
 
 #[tokio::test]
 async fn a_failing_item_fails_alone_in_its_batch() {
-    let w = world().await;
-    let reader = w.service_id("reader").await;
-    w.policy(
-        &reader,
-        READER,
-        &[("accountId", ACCOUNT), ("serviceName", "books")],
-    )
-    .await;
+    let (w, reader) = world_with_reader().await;
     let pdp = w.client(&ManualClock::new(), CacheConfig::default());
     let before = w.pdp_calls();
     let results = pdp

@@ -19,17 +19,7 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn a_client_outlives_the_runtime_it_was_first_used_on() {
     let emu_rt = runtime();
-    let (w, reader) = emu_rt.block_on(async {
-        let w = world().await;
-        let reader = w.service_id("reader").await;
-        w.policy(
-            &reader,
-            READER,
-            &[("accountId", ACCOUNT), ("serviceName", "books")],
-        )
-        .await;
-        (w, reader)
-    });
+    let (w, reader) = emu_rt.block_on(world_with_reader());
     let pdp = w.client(&ManualClock::new(), CacheConfig::default());
     let ask = |pdp: ibm_iam::authz::PdpClient, i: &'static str| {
         let s = subject(&reader);
@@ -55,17 +45,7 @@ fn a_client_outlives_the_runtime_it_was_first_used_on() {
 #[test]
 fn callers_waiting_on_a_call_whose_task_dies_are_released() {
     let emu_rt = runtime();
-    let (w, reader) = emu_rt.block_on(async {
-        let w = world().await;
-        let reader = w.service_id("reader").await;
-        w.policy(
-            &reader,
-            READER,
-            &[("accountId", ACCOUNT), ("serviceName", "books")],
-        )
-        .await;
-        (w, reader)
-    });
+    let (w, reader) = emu_rt.block_on(world_with_reader());
     // Permits not cached, so the question below must reach IAM.
     let pdp = w.client(
         &ManualClock::new(),
@@ -121,14 +101,7 @@ fn callers_waiting_on_a_call_whose_task_dies_are_released() {
 
 #[tokio::test]
 async fn the_in_flight_bound_applies_backpressure_not_failure() {
-    let w = world().await;
-    let reader = w.service_id("reader").await;
-    w.policy(
-        &reader,
-        READER,
-        &[("accountId", ACCOUNT), ("serviceName", "books")],
-    )
-    .await;
+    let (w, reader) = world_with_reader().await;
     let no_cache = CacheConfig {
         permits: false,
         denies: false,
@@ -188,17 +161,7 @@ async fn the_in_flight_bound_applies_backpressure_not_failure() {
 #[test]
 fn a_call_from_a_runtime_that_is_shutting_down_fails_and_leaves_the_client_working() {
     let emu_rt = runtime();
-    let (w, reader) = emu_rt.block_on(async {
-        let w = world().await;
-        let reader = w.service_id("reader").await;
-        w.policy(
-            &reader,
-            READER,
-            &[("accountId", ACCOUNT), ("serviceName", "books")],
-        )
-        .await;
-        (w, reader)
-    });
+    let (w, reader) = emu_rt.block_on(world_with_reader());
     let pdp = w.client(&ManualClock::new(), CacheConfig::default());
     // A runtime already shut down: whatever it is asked to spawn is dropped unpolled.
     let dead = runtime();
