@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use ibm_iam::TokenManager;
-use ibm_iam::authz::{CacheConfig, PdpClient, PdpClientBuilder, Resource, Subject};
+use ibm_iam::authz::{CacheConfig, Decision, PdpClient, PdpClientBuilder, Resource, Subject};
 use ibm_iam::clock::{Clock, ManualClock};
+use ibm_iam::{Error, TokenManager};
 use ibm_iam_emulator::{Emulator, RunningEmulator, Seed};
 use serde_json::{Value, json};
 
@@ -160,4 +160,15 @@ pub fn instance(i: &str) -> Resource {
         .account_id(ACCOUNT)
         .service_instance(i)
         .build()
+}
+
+/// A read check of instance `i` by `iam_id`, as a future that owns a clone of `pdp`: for
+/// spawning, so that many checks are in flight at once.
+pub fn read_check(
+    pdp: &PdpClient,
+    iam_id: &str,
+    i: &str,
+) -> impl Future<Output = Result<Decision, Error>> + Send + 'static {
+    let (pdp, who, what) = (pdp.clone(), subject(iam_id), instance(i));
+    async move { pdp.is_authorized(&who, "books.book.read", &what).await }
 }

@@ -131,13 +131,7 @@ async fn identical_concurrent_checks_make_one_call_and_distinct_ones_are_batched
     );
     let before = w.pdp_calls();
     let same: Vec<_> = (0..100)
-        .map(|_| {
-            let (pdp, s) = (pdp.clone(), subject(&reader));
-            tokio::spawn(async move {
-                pdp.is_authorized(&s, "books.book.read", &instance("x"))
-                    .await
-            })
-        })
+        .map(|_| tokio::spawn(read_check(&pdp, &reader, "x")))
         .collect();
     for t in same {
         assert!(t.await.expect("task").expect("decision").permitted);

@@ -98,14 +98,7 @@ async fn an_invalidation_during_a_call_keeps_its_answer_out_of_the_cache() {
     let pdp = w.client(&ManualClock::new(), CacheConfig::default());
     w.fault(json!({"path": "/v2/authz", "latency_ms": 300, "count": 1}))
         .await;
-    let call = {
-        let pdp = pdp.clone();
-        let s = subject(&reader);
-        tokio::spawn(async move {
-            pdp.is_authorized(&s, "books.book.read", &instance("race"))
-                .await
-        })
-    };
+    let call = tokio::spawn(read_check(&pdp, &reader, "race"));
     tokio::time::sleep(Duration::from_millis(100)).await;
     pdp.invalidate_subject(&reader);
     assert!(

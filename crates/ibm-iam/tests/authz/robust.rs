@@ -59,24 +59,12 @@ fn callers_waiting_on_a_call_whose_task_dies_are_released() {
     a.block_on(pdp.is_authorized(&subject(&reader), "books.book.read", &instance("warm")))
         .expect("warm");
     emu_rt.block_on(w.fault(json!({"path": "/v2/authz", "latency_ms": 3000, "count": 1})));
-    let leader = {
-        let (pdp, s) = (pdp.clone(), subject(&reader));
-        a.spawn(async move {
-            pdp.is_authorized(&s, "books.book.read", &instance("q"))
-                .await
-        })
-    };
+    let leader = a.spawn(read_check(&pdp, &reader, "q"));
     std::thread::sleep(Duration::from_millis(300));
     // Another runtime asks the same: it joins the call in flight.
     let joiner = {
-        let (pdp, s) = (pdp.clone(), subject(&reader));
-        emu_rt.spawn(async move {
-            tokio::time::timeout(
-                Duration::from_secs(10),
-                pdp.is_authorized(&s, "books.book.read", &instance("q")),
-            )
-            .await
-        })
+        let ask = read_check(&pdp, &reader, "q");
+        emu_rt.spawn(async move { tokio::time::timeout(Duration::from_secs(10), ask).await })
     };
     std::thread::sleep(Duration::from_millis(300));
     // A goes away with the call.
@@ -114,13 +102,7 @@ async fn the_in_flight_bound_applies_backpressure_not_failure() {
         .expect("warm");
     let before = w.pdp_calls();
     let tasks: Vec<_> = (0..5)
-        .map(|i| {
-            let (pdp, s) = (pdp.clone(), subject(&reader));
-            tokio::spawn(async move {
-                pdp.is_authorized(&s, "books.book.read", &instance(&format!("d{i}")))
-                    .await
-            })
-        })
+        .map(|i| tokio::spawn(read_check(&pdp, &reader, &format!("d{i}"))))
         .collect();
     for t in tasks {
         assert!(
@@ -138,13 +120,7 @@ async fn the_in_flight_bound_applies_backpressure_not_failure() {
     // Identical questions need no slot of their own: they still share one call.
     let before = w.pdp_calls();
     let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let (pdp, s) = (pdp.clone(), subject(&reader));
-            tokio::spawn(async move {
-                pdp.is_authorized(&s, "books.book.read", &instance("same"))
-                    .await
-            })
-        })
+        .map(|_| tokio::spawn(read_check(&pdp, &reader, "same")))
         .collect();
     for t in tasks {
         assert!(t.await.expect("task").expect("d").permitted);
