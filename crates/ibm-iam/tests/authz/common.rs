@@ -102,6 +102,10 @@ impl World {
         self.emu.state().counters().get("/v2/authz")
     }
 
+    pub fn bulk_calls(&self) -> u64 {
+        self.emu.state().counters().get("/v2/authz/bulk")
+    }
+
     /// A PdpClient with the books-backend service's credentials and a manual clock.
     pub fn client(&self, clock: &ManualClock, cache: CacheConfig) -> PdpClient {
         self.client_with(clock, cache, |b| b)
