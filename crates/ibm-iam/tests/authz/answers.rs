@@ -1,6 +1,6 @@
 //! Answers the emulator never gives, from a canned PDP.
 
-use ibm_iam::authz::{CacheConfig, DecisionSource, Resource, Subject};
+use ibm_iam::authz::{CacheConfig, DecisionSource, PdpClient, Resource, Subject};
 use ibm_iam::clock::ManualClock;
 use serde_json::{Value, json};
 
@@ -91,6 +91,14 @@ fn inst(account: &str, i: &str) -> Resource {
         .build()
 }
 
+/// Where alice's decision on `action` over instance `i` of account `acct` came from.
+async fn source(pdp: &PdpClient, action: &str, i: &str) -> DecisionSource {
+    pdp.is_authorized(&alice(), action, &inst("acct", i))
+        .await
+        .expect("decision")
+        .source
+}
+
 /// Account-wide permits for read and write, with `pattern`.
 fn account_wide(pattern: Value) -> impl FnMut(&str, &str, &Value) -> (u16, String) + Send {
     move |_, _, body| {
@@ -114,15 +122,7 @@ fn account_wide(pattern: Value) -> impl FnMut(&str, &str, &Value) -> (u16, Strin
 async fn a_new_cache_key_pattern_drops_generalised_keys_and_their_aliases() {
     let server = Canned::start(account_wide(pattern())).await;
     let pdp = server.client(&ManualClock::new(), CacheConfig::default());
-    let check = |action: &'static str, i: &'static str| {
-        let pdp = pdp.clone();
-        async move {
-            pdp.is_authorized(&alice(), action, &inst("acct", i))
-                .await
-                .expect("decision")
-                .source
-        }
-    };
+    let check = |action: &'static str, i: &'static str| source(&pdp, action, i);
     assert_eq!(check("books.book.read", "i1").await, DecisionSource::Pdp);
     assert_eq!(check("books.book.write", "i2").await, DecisionSource::Cache);
     // Once more: now from the exact-key alias the generalised hit wrote.
@@ -263,15 +263,7 @@ async fn without_max_cache_age_a_permit_lives_the_600_s_fallback() {
     .await;
     let clock = ManualClock::new();
     let pdp = server.client(&clock, CacheConfig::default());
-    let check = |action: &'static str, i: &'static str| {
-        let pdp = pdp.clone();
-        async move {
-            pdp.is_authorized(&alice(), action, &inst("acct", i))
-                .await
-                .expect("decision")
-                .source
-        }
-    };
+    let check = |action: &'static str, i: &'static str| source(&pdp, action, i);
     assert_eq!(check("books.book.read", "i1").await, DecisionSource::Pdp);
     clock.advance(std::time::Duration::from_secs(599));
     assert_eq!(check("books.book.read", "i1").await, DecisionSource::Cache);

@@ -17,8 +17,8 @@ pub type Handler = Box<dyn FnMut(&str, &str, &Value) -> (u16, String) + Send>;
 
 struct State {
     handler: Handler,
-    /// `(method, path, body)` of every request.
-    calls: Vec<(String, String, Value)>,
+    /// `(path, body)` of every request.
+    calls: Vec<(String, Value)>,
 }
 
 pub struct Canned {
@@ -55,13 +55,7 @@ impl Canned {
 
     /// Requests made to `path` so far.
     pub fn calls(&self, path: &str) -> usize {
-        self.state
-            .lock()
-            .unwrap()
-            .calls
-            .iter()
-            .filter(|(_, p, _)| p == path)
-            .count()
+        self.bodies(path).len()
     }
 
     /// Bodies of the requests made to `path`.
@@ -71,8 +65,8 @@ impl Canned {
             .unwrap()
             .calls
             .iter()
-            .filter(|(_, p, _)| p == path)
-            .map(|(_, _, b)| b.clone())
+            .filter(|(p, _)| p == path)
+            .map(|(_, b)| b.clone())
             .collect()
     }
 
@@ -125,7 +119,7 @@ async fn serve(mut conn: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
     let body: Value = serde_json::from_slice(&buf[head_end..head_end + len]).unwrap_or(Value::Null);
     let (status, answer) = {
         let mut s = state.lock().unwrap();
-        s.calls.push((method.clone(), path.clone(), body.clone()));
+        s.calls.push((path.clone(), body.clone()));
         (s.handler)(&method, &path, &body)
     };
     let resp = format!(

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use ibm_iam::TokenManager;
-use ibm_iam::authz::{CacheConfig, PdpClient, PdpClientBuilder, Resource, Subject};
+use ibm_iam::authz::{CacheConfig, Decision, PdpClient, PdpClientBuilder, Resource, Subject};
 use ibm_iam::clock::{Clock, ManualClock};
+use ibm_iam::{Error, TokenManager};
 use ibm_iam_emulator::{Emulator, RunningEmulator, Seed};
 use serde_json::{Value, json};
 
@@ -39,6 +39,20 @@ pub async fn world() -> World {
         .expose_secret()
         .to_owned();
     World { emu, admin }
+}
+
+/// [`world`] with a service ID "reader" that may read every books resource in the seed
+/// account: the world and the reader's IAM id.
+pub async fn world_with_reader() -> (World, String) {
+    let w = world().await;
+    let reader = w.service_id("reader").await;
+    w.policy(
+        &reader,
+        READER,
+        &[("accountId", ACCOUNT), ("serviceName", "books")],
+    )
+    .await;
+    (w, reader)
 }
 
 impl World {
@@ -86,6 +100,10 @@ impl World {
 
     pub fn pdp_calls(&self) -> u64 {
         self.emu.state().counters().get("/v2/authz")
+    }
+
+    pub fn bulk_calls(&self) -> u64 {
+        self.emu.state().counters().get("/v2/authz/bulk")
     }
 
     /// A PdpClient with the books-backend service's credentials and a manual clock.
@@ -146,4 +164,15 @@ pub fn instance(i: &str) -> Resource {
         .account_id(ACCOUNT)
         .service_instance(i)
         .build()
+}
+
+/// A read check of instance `i` by `iam_id`, as a future that owns a clone of `pdp`: for
+/// spawning, so that many checks are in flight at once.
+pub fn read_check(
+    pdp: &PdpClient,
+    iam_id: &str,
+    i: &str,
+) -> impl Future<Output = Result<Decision, Error>> + Send + 'static {
+    let (pdp, who, what) = (pdp.clone(), subject(iam_id), instance(i));
+    async move { pdp.is_authorized(&who, "books.book.read", &what).await }
 }

@@ -118,14 +118,7 @@ async fn a_deny_is_exact_and_short_lived() {
 
 #[tokio::test]
 async fn identical_concurrent_checks_make_one_call_and_distinct_ones_are_batched() {
-    let w = world().await;
-    let reader = w.service_id("reader").await;
-    w.policy(
-        &reader,
-        READER,
-        &[("accountId", ACCOUNT), ("serviceName", "books")],
-    )
-    .await;
+    let (w, reader) = world_with_reader().await;
     let clock = ManualClock::new();
     // Denies and permits not cached, so every distinct check needs IAM: only batching helps.
     let pdp = w.client(
@@ -138,13 +131,7 @@ async fn identical_concurrent_checks_make_one_call_and_distinct_ones_are_batched
     );
     let before = w.pdp_calls();
     let same: Vec<_> = (0..100)
-        .map(|_| {
-            let (pdp, s) = (pdp.clone(), subject(&reader));
-            tokio::spawn(async move {
-                pdp.is_authorized(&s, "books.book.read", &instance("x"))
-                    .await
-            })
-        })
+        .map(|_| tokio::spawn(read_check(&pdp, &reader, "x")))
         .collect();
     for t in same {
         assert!(t.await.expect("task").expect("decision").permitted);
@@ -238,7 +225,7 @@ async fn roles_match_the_policies_and_crn_resources_work() {
 
     // Bulk: one subject and action over many instances, in one call.
     let resources: Vec<Resource> = (0..30).map(|i| instance(&format!("b{i}"))).collect();
-    let before = w.emu.state().counters().get("/v2/authz/bulk");
+    let before = w.bulk_calls();
     let results = pdp
         .authorize_resources(&subject(&sid), "books.book.read", &resources)
         .await;
@@ -247,19 +234,12 @@ async fn roles_match_the_policies_and_crn_resources_work() {
             .iter()
             .all(|r| r.as_ref().is_ok_and(|d| d.permitted))
     );
-    assert_eq!(w.emu.state().counters().get("/v2/authz/bulk") - before, 1);
+    assert_eq!(w.bulk_calls() - before, 1);
 }
 
 #[tokio::test]
 async fn a_failing_item_fails_alone_in_its_batch() {
-    let w = world().await;
-    let reader = w.service_id("reader").await;
-    w.policy(
-        &reader,
-        READER,
-        &[("accountId", ACCOUNT), ("serviceName", "books")],
-    )
-    .await;
+    let (w, reader) = world_with_reader().await;
     let pdp = w.client(&ManualClock::new(), CacheConfig::default());
     let before = w.pdp_calls();
     let results = pdp
@@ -291,17 +271,16 @@ async fn bulk_checks_read_the_cache_first_share_attributes_and_split_long_lists(
         &[("accountId", ACCOUNT), ("serviceName", "books")],
     )
     .await;
-    let bulk_calls = || w.emu.state().counters().get("/v2/authz/bulk");
     let pdp = w.client(&ManualClock::new(), CacheConfig::default());
     let resources: Vec<Resource> = (0..30).map(|i| instance(&format!("b{i}"))).collect();
     let first = pdp
         .authorize_resources(&subject(&sid), "books.book.read", &resources)
         .await;
     assert!(first.iter().all(|r| r.as_ref().is_ok_and(|d| d.permitted)));
-    assert_eq!(bulk_calls(), 1);
+    assert_eq!(w.bulk_calls(), 1);
 
     // Asked again: all from the cache, no call.
-    let (b, a) = (bulk_calls(), w.pdp_calls());
+    let (b, a) = (w.bulk_calls(), w.pdp_calls());
     let again = pdp
         .authorize_resources(&subject(&sid), "books.book.read", &resources)
         .await;
@@ -310,7 +289,7 @@ async fn bulk_checks_read_the_cache_first_share_attributes_and_split_long_lists(
             .iter()
             .all(|r| r.as_ref().is_ok_and(|d| d.source == DecisionSource::Cache))
     );
-    assert_eq!((bulk_calls(), w.pdp_calls()), (b, a));
+    assert_eq!((w.bulk_calls(), w.pdp_calls()), (b, a));
     // Unless the cache is bypassed.
     let fresh = pdp
         .authorize_resources_with(
@@ -325,7 +304,7 @@ async fn bulk_checks_read_the_cache_first_share_attributes_and_split_long_lists(
             .iter()
             .all(|r| r.as_ref().is_ok_and(|d| d.source == DecisionSource::Pdp))
     );
-    assert_eq!(bulk_calls(), b + 1);
+    assert_eq!(w.bulk_calls(), b + 1);
 
     // Different resource types cannot share one bulk call: /v2/authz instead.
     let pdp = w.client(&ManualClock::new(), CacheConfig::default());
@@ -340,24 +319,24 @@ async fn bulk_checks_read_the_cache_first_share_attributes_and_split_long_lists(
                 .build()
         })
         .collect();
-    let (b, a) = (bulk_calls(), w.pdp_calls());
+    let (b, a) = (w.bulk_calls(), w.pdp_calls());
     let r = pdp
         .authorize_resources(&subject(&sid), "books.book.read", &mixed)
         .await;
     assert!(r.iter().all(|r| r.as_ref().is_ok_and(|d| d.permitted)));
-    assert_eq!(bulk_calls(), b, "no bulk call");
+    assert_eq!(w.bulk_calls(), b, "no bulk call");
     assert_eq!(w.pdp_calls(), a + 1);
 
     // More than IAM's 1,000 per bulk call: split.
     let pdp = w.client(&ManualClock::new(), CacheConfig::default());
     let many: Vec<Resource> = (0..1500).map(|i| instance(&format!("m{i}"))).collect();
-    let b = bulk_calls();
+    let b = w.bulk_calls();
     let r = pdp
         .authorize_resources(&subject(&sid), "books.book.read", &many)
         .await;
     assert_eq!(r.len(), 1500);
     assert!(r.iter().all(|r| r.as_ref().is_ok_and(|d| d.permitted)));
-    assert_eq!(bulk_calls() - b, 2, "1,000 + 500");
+    assert_eq!(w.bulk_calls() - b, 2, "1,000 + 500");
 }
 
 #[tokio::test]

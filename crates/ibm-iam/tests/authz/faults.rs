@@ -11,14 +11,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn pdp_down_fails_closed_unless_stale_answers_are_opted_in() {
-    let w = world().await;
-    let reader = w.service_id("reader").await;
-    w.policy(
-        &reader,
-        READER,
-        &[("accountId", ACCOUNT), ("serviceName", "books")],
-    )
-    .await;
+    let (w, reader) = world_with_reader().await;
     let clock = ManualClock::new();
     let strict = w.client(&clock, CacheConfig::default());
     let lenient = w.client(
@@ -62,14 +55,7 @@ async fn pdp_down_fails_closed_unless_stale_answers_are_opted_in() {
 
 #[tokio::test]
 async fn transient_failures_are_retried_and_429_honours_retry_after() {
-    let w = world().await;
-    let reader = w.service_id("reader").await;
-    w.policy(
-        &reader,
-        READER,
-        &[("accountId", ACCOUNT), ("serviceName", "books")],
-    )
-    .await;
+    let (w, reader) = world_with_reader().await;
     // No permit caching: every check below reaches the PDP.
     let pdp = w.client(
         &ManualClock::new(),
@@ -108,25 +94,11 @@ async fn transient_failures_are_retried_and_429_honours_retry_after() {
 
 #[tokio::test]
 async fn an_invalidation_during_a_call_keeps_its_answer_out_of_the_cache() {
-    let w = world().await;
-    let reader = w.service_id("reader").await;
-    w.policy(
-        &reader,
-        READER,
-        &[("accountId", ACCOUNT), ("serviceName", "books")],
-    )
-    .await;
+    let (w, reader) = world_with_reader().await;
     let pdp = w.client(&ManualClock::new(), CacheConfig::default());
     w.fault(json!({"path": "/v2/authz", "latency_ms": 300, "count": 1}))
         .await;
-    let call = {
-        let pdp = pdp.clone();
-        let s = subject(&reader);
-        tokio::spawn(async move {
-            pdp.is_authorized(&s, "books.book.read", &instance("race"))
-                .await
-        })
-    };
+    let call = tokio::spawn(read_check(&pdp, &reader, "race"));
     tokio::time::sleep(Duration::from_millis(100)).await;
     pdp.invalidate_subject(&reader);
     assert!(
@@ -148,14 +120,7 @@ async fn an_invalidation_during_a_call_keeps_its_answer_out_of_the_cache() {
 
 #[tokio::test]
 async fn stale_answers_stand_in_only_for_transient_failures() {
-    let w = world().await;
-    let reader = w.service_id("reader").await;
-    w.policy(
-        &reader,
-        READER,
-        &[("accountId", ACCOUNT), ("serviceName", "books")],
-    )
-    .await;
+    let (w, reader) = world_with_reader().await;
     let clock = ManualClock::new();
     let lenient = w.client(
         &clock,

@@ -19,17 +19,7 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn a_client_outlives_the_runtime_it_was_first_used_on() {
     let emu_rt = runtime();
-    let (w, reader) = emu_rt.block_on(async {
-        let w = world().await;
-        let reader = w.service_id("reader").await;
-        w.policy(
-            &reader,
-            READER,
-            &[("accountId", ACCOUNT), ("serviceName", "books")],
-        )
-        .await;
-        (w, reader)
-    });
+    let (w, reader) = emu_rt.block_on(world_with_reader());
     let pdp = w.client(&ManualClock::new(), CacheConfig::default());
     let ask = |pdp: ibm_iam::authz::PdpClient, i: &'static str| {
         let s = subject(&reader);
@@ -55,17 +45,7 @@ fn a_client_outlives_the_runtime_it_was_first_used_on() {
 #[test]
 fn callers_waiting_on_a_call_whose_task_dies_are_released() {
     let emu_rt = runtime();
-    let (w, reader) = emu_rt.block_on(async {
-        let w = world().await;
-        let reader = w.service_id("reader").await;
-        w.policy(
-            &reader,
-            READER,
-            &[("accountId", ACCOUNT), ("serviceName", "books")],
-        )
-        .await;
-        (w, reader)
-    });
+    let (w, reader) = emu_rt.block_on(world_with_reader());
     // Permits not cached, so the question below must reach IAM.
     let pdp = w.client(
         &ManualClock::new(),
@@ -79,24 +59,12 @@ fn callers_waiting_on_a_call_whose_task_dies_are_released() {
     a.block_on(pdp.is_authorized(&subject(&reader), "books.book.read", &instance("warm")))
         .expect("warm");
     emu_rt.block_on(w.fault(json!({"path": "/v2/authz", "latency_ms": 3000, "count": 1})));
-    let leader = {
-        let (pdp, s) = (pdp.clone(), subject(&reader));
-        a.spawn(async move {
-            pdp.is_authorized(&s, "books.book.read", &instance("q"))
-                .await
-        })
-    };
+    let leader = a.spawn(read_check(&pdp, &reader, "q"));
     std::thread::sleep(Duration::from_millis(300));
     // Another runtime asks the same: it joins the call in flight.
     let joiner = {
-        let (pdp, s) = (pdp.clone(), subject(&reader));
-        emu_rt.spawn(async move {
-            tokio::time::timeout(
-                Duration::from_secs(10),
-                pdp.is_authorized(&s, "books.book.read", &instance("q")),
-            )
-            .await
-        })
+        let ask = read_check(&pdp, &reader, "q");
+        emu_rt.spawn(async move { tokio::time::timeout(Duration::from_secs(10), ask).await })
     };
     std::thread::sleep(Duration::from_millis(300));
     // A goes away with the call.
@@ -121,14 +89,7 @@ fn callers_waiting_on_a_call_whose_task_dies_are_released() {
 
 #[tokio::test]
 async fn the_in_flight_bound_applies_backpressure_not_failure() {
-    let w = world().await;
-    let reader = w.service_id("reader").await;
-    w.policy(
-        &reader,
-        READER,
-        &[("accountId", ACCOUNT), ("serviceName", "books")],
-    )
-    .await;
+    let (w, reader) = world_with_reader().await;
     let no_cache = CacheConfig {
         permits: false,
         denies: false,
@@ -141,13 +102,7 @@ async fn the_in_flight_bound_applies_backpressure_not_failure() {
         .expect("warm");
     let before = w.pdp_calls();
     let tasks: Vec<_> = (0..5)
-        .map(|i| {
-            let (pdp, s) = (pdp.clone(), subject(&reader));
-            tokio::spawn(async move {
-                pdp.is_authorized(&s, "books.book.read", &instance(&format!("d{i}")))
-                    .await
-            })
-        })
+        .map(|i| tokio::spawn(read_check(&pdp, &reader, &format!("d{i}"))))
         .collect();
     for t in tasks {
         assert!(
@@ -165,13 +120,7 @@ async fn the_in_flight_bound_applies_backpressure_not_failure() {
     // Identical questions need no slot of their own: they still share one call.
     let before = w.pdp_calls();
     let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let (pdp, s) = (pdp.clone(), subject(&reader));
-            tokio::spawn(async move {
-                pdp.is_authorized(&s, "books.book.read", &instance("same"))
-                    .await
-            })
-        })
+        .map(|_| tokio::spawn(read_check(&pdp, &reader, "same")))
         .collect();
     for t in tasks {
         assert!(t.await.expect("task").expect("d").permitted);
@@ -188,17 +137,7 @@ async fn the_in_flight_bound_applies_backpressure_not_failure() {
 #[test]
 fn a_call_from_a_runtime_that_is_shutting_down_fails_and_leaves_the_client_working() {
     let emu_rt = runtime();
-    let (w, reader) = emu_rt.block_on(async {
-        let w = world().await;
-        let reader = w.service_id("reader").await;
-        w.policy(
-            &reader,
-            READER,
-            &[("accountId", ACCOUNT), ("serviceName", "books")],
-        )
-        .await;
-        (w, reader)
-    });
+    let (w, reader) = emu_rt.block_on(world_with_reader());
     let pdp = w.client(&ManualClock::new(), CacheConfig::default());
     // A runtime already shut down: whatever it is asked to spawn is dropped unpolled.
     let dead = runtime();
