@@ -59,8 +59,18 @@ fn callers_waiting_on_a_call_whose_task_dies_are_released() {
     a.block_on(pdp.is_authorized(&subject(&reader), "books.book.read", &instance("warm")))
         .expect("warm");
     emu_rt.block_on(w.fault(json!({"path": "/v2/authz", "latency_ms": 3000, "count": 1})));
+    let before = w.pdp_calls();
     let leader = a.spawn(read_check(&pdp, &reader, "q"));
-    std::thread::sleep(Duration::from_millis(300));
+    // The emulator counts the call before it applies the latency: once counted, the
+    // leader's call is the one in flight, however loaded the machine.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while w.pdp_calls() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the leader's call never reached the PDP"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     // Another runtime asks the same: it joins the call in flight.
     let joiner = {
         let ask = read_check(&pdp, &reader, "q");
