@@ -136,9 +136,7 @@ pub fn token_manager(
                         ),
                     )
                 })?;
-            insecure = cfg
-                .get("AUTH_DISABLE_SSL")
-                .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            insecure = cfg.disable_ssl();
             cfg.token_manager_builder()
                 .map_err(|e| Failure::usage(e.to_string(), "check the service's credentials"))?
         }

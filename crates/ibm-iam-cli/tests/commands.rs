@@ -213,40 +213,53 @@ fn profile_reads_credentials_from_an_ibm_credentials_file() {
 
 #[test]
 fn a_profile_over_https_keeps_its_endpoint_and_tls_settings_for_every_call() {
-    // A self-signed emulator: only <SERVICE>_AUTH_DISABLE_SSL=true lets the calls through.
+    // A self-signed emulator: only <SERVICE>_AUTH_DISABLE_SSL=true (or any other true of
+    // Go's ParseBool, as the library reads it) lets the calls through.
     let (url, _, _rt) = emulator_with(Tls::SelfSigned);
     assert!(url.starts_with("https://"));
-    let dir = tempfile::tempdir().expect("dir");
-    let file = dir.path().join("ibm-credentials.env");
-    std::fs::write(
-        &file,
-        format!("BOOKS_APIKEY={KEY}\nBOOKS_AUTH_URL={url}\nBOOKS_AUTH_DISABLE_SSL=true\n"),
-    )
-    .expect("write");
-    let path = file.display().to_string();
-    let env = [("IBM_CREDENTIALS_FILE", path.as_str())];
-    let out = run(&["token", "--profile", "books"], &env, None);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    // authz and roles call the PDP at the profile's endpoint, not production: the PDP
-    // answers (a deny is exit 1; an unreachable PDP would be exit 2).
-    let crn = "crn:v1:bluemix:public:books:us-south:a/5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e:s::";
-    let out = run(
-        &[
-            "authz",
-            "--profile",
-            "books",
-            "--subject",
-            "IBMid-0000NOBODY",
-            "--action",
-            "books.book.read",
-            "--resource",
-            crn,
-        ],
-        &env,
-        None,
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).starts_with("denied"));
+    for disable in ["true", "1"] {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("ibm-credentials.env");
+        std::fs::write(
+            &file,
+            format!("BOOKS_APIKEY={KEY}\nBOOKS_AUTH_URL={url}\nBOOKS_AUTH_DISABLE_SSL={disable}\n"),
+        )
+        .expect("write");
+        let path = file.display().to_string();
+        let env = [("IBM_CREDENTIALS_FILE", path.as_str())];
+        let out = run(&["token", "--profile", "books"], &env, None);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{disable}: {}",
+            text(&out.stderr)
+        );
+        // authz and roles call the PDP at the profile's endpoint, not production: the PDP
+        // answers (a deny is exit 1; an unreachable PDP would be exit 2).
+        let crn = "crn:v1:bluemix:public:books:us-south:a/5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e:s::";
+        let out = run(
+            &[
+                "authz",
+                "--profile",
+                "books",
+                "--subject",
+                "IBMid-0000NOBODY",
+                "--action",
+                "books.book.read",
+                "--resource",
+                crn,
+            ],
+            &env,
+            None,
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{disable}: {}",
+            text(&out.stderr)
+        );
+        assert!(text(&out.stdout).starts_with("denied"), "{disable}");
+    }
 }
 
 #[test]

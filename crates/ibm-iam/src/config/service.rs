@@ -262,8 +262,23 @@ impl ServiceConfig {
 
     /// `AUTH_DISABLE_SSL`, read as IBM's Go core reads it (`strconv.ParseBool`): `1`, `t`,
     /// `T`, `TRUE`, `true` and `True` turn verification off; anything else (`false`, `yes`,
-    /// `tRuE`, …) leaves it on.
-    fn disable_ssl(&self) -> bool {
+    /// `tRuE`, …) leaves it on. The token manager built from these properties follows it;
+    /// other clients of the same endpoint should too.
+    ///
+    /// ```
+    /// use ibm_iam::config::{Lookup, ServiceConfig};
+    /// let env = Lookup {
+    ///     vars: vec![
+    ///         ("BOOKS_APIKEY".into(), "k".into()),
+    ///         ("BOOKS_AUTH_DISABLE_SSL".into(), "1".into()),
+    ///     ],
+    ///     ..Lookup::default()
+    /// };
+    /// let cfg = ServiceConfig::load("books", &env)?.expect("configured");
+    /// assert!(cfg.disable_ssl());
+    /// # Ok::<(), ibm_iam::Error>(())
+    /// ```
+    pub fn disable_ssl(&self) -> bool {
         self.get("AUTH_DISABLE_SSL").is_some_and(parse_bool_like_go)
     }
 
