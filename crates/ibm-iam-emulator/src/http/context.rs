@@ -32,8 +32,8 @@ pub struct Ctx {
     /// The route it matched (`/identity/token`), or `unmatched`.
     pub route: String,
     /// The caller's IP address (from the connection, as axum's [`ConnectInfo`] carries it),
-    /// or empty when the server did not say.
-    pub client_ip: String,
+    /// or `None` when the server did not say. Kept unformatted: only error bodies show it.
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 /// The most header bytes a request may carry; more is answered 431 in IAM's shape.
@@ -122,8 +122,7 @@ pub async fn context(State(state): State<EmulatorState>, mut req: Request, next:
         client_ip: req
             .extensions()
             .get::<ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_default(),
+            .map(|c| c.0.ip()),
     };
     req.extensions_mut().insert(ctx.clone());
     let method = req.method().clone();

@@ -168,7 +168,7 @@ impl IamError {
                             "incoming.Identity_Token"
                         },
                         "userAgent": ctx.user_agent,
-                        "clientIp": ctx.client_ip,
+                        "clientIp": ctx.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
                         "url": ctx.url,
                         "instanceId": instance_id,
                         "threadId": "1",
