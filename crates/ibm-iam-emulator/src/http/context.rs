@@ -144,18 +144,18 @@ pub async fn context(State(state): State<EmulatorState>, mut req: Request, next:
     } else {
         next.run(req).await
     };
-    let route = resp
-        .extensions()
-        .get::<Ctx>()
-        .map_or_else(|| ctx.route.clone(), |c| c.route.clone());
-    let ctx = Ctx {
-        route: route.clone(),
-        ..ctx
+    // The route the route middleware matched, if any.
+    let ctx = match resp.extensions().get::<Ctx>() {
+        Some(c) => Ctx {
+            route: c.route.clone(),
+            ..ctx
+        },
+        None => ctx,
     };
     let mut resp = iam_shaped(resp, &ctx, &state).await;
     tracing::debug!(
         method = %method,
-        route = %route,
+        route = %ctx.route,
         status = resp.status().as_u16(),
         elapsed_ms = state.clock().now_ms() - ctx.start_ms,
         transaction_id = %ctx.txid,
@@ -182,15 +182,9 @@ pub async fn faults(State(state): State<EmulatorState>, mut req: Request, next: 
         ctx.route.clone_from(&route);
     }
     let ctx = req.extensions().get::<Ctx>().cloned();
-    let shaped = |resp: Response| {
-        let ctx = ctx.clone();
-        let state = state.clone();
-        async move {
-            match &ctx {
-                Some(ctx) => iam_shaped(resp, ctx, &state).await,
-                None => resp,
-            }
-        }
+    let shaped = async |resp: Response| match &ctx {
+        Some(ctx) => iam_shaped(resp, ctx, &state).await,
+        None => resp,
     };
     let mut resp = if route.starts_with("/_emulator") {
         shaped(next.run(req).await).await
