@@ -126,8 +126,9 @@ impl IamError {
     }
 
     /// An error answer that was produced without IAM's shape (one of axum's rejections: a
-    /// duplicate query parameter, a path that is not valid UTF-8, …), re-expressed in the
-    /// shape of `route`'s endpoint with the same status and message.
+    /// duplicate query parameter, a path that is not valid UTF-8, a method the path does not
+    /// serve, …), re-expressed in the shape of `route`'s endpoint with the same status and
+    /// message.
     pub fn wrapped(status: StatusCode, route: &str, message: String) -> Self {
         if is_token_route(route) {
             let code = match status.as_u16() {
