@@ -32,8 +32,8 @@ pub struct Ctx {
     /// The route it matched (`/identity/token`), or `unmatched`.
     pub route: String,
     /// The caller's IP address (from the connection, as axum's [`ConnectInfo`] carries it),
-    /// or empty when the server did not say.
-    pub client_ip: String,
+    /// or `None` when the server did not say. Kept unformatted: only error bodies show it.
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 /// The most header bytes a request may carry; more is answered 431 in IAM's shape.
@@ -122,8 +122,7 @@ pub async fn context(State(state): State<EmulatorState>, mut req: Request, next:
         client_ip: req
             .extensions()
             .get::<ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_default(),
+            .map(|c| c.0.ip()),
     };
     req.extensions_mut().insert(ctx.clone());
     let method = req.method().clone();
@@ -145,18 +144,18 @@ pub async fn context(State(state): State<EmulatorState>, mut req: Request, next:
     } else {
         next.run(req).await
     };
-    let route = resp
-        .extensions()
-        .get::<Ctx>()
-        .map_or_else(|| ctx.route.clone(), |c| c.route.clone());
-    let ctx = Ctx {
-        route: route.clone(),
-        ..ctx
+    // The route the route middleware matched, if any.
+    let ctx = match resp.extensions().get::<Ctx>() {
+        Some(c) => Ctx {
+            route: c.route.clone(),
+            ..ctx
+        },
+        None => ctx,
     };
     let mut resp = iam_shaped(resp, &ctx, &state).await;
     tracing::debug!(
         method = %method,
-        route = %route,
+        route = %ctx.route,
         status = resp.status().as_u16(),
         elapsed_ms = state.clock().now_ms() - ctx.start_ms,
         transaction_id = %ctx.txid,
@@ -183,15 +182,9 @@ pub async fn faults(State(state): State<EmulatorState>, mut req: Request, next: 
         ctx.route.clone_from(&route);
     }
     let ctx = req.extensions().get::<Ctx>().cloned();
-    let shaped = |resp: Response| {
-        let ctx = ctx.clone();
-        let state = state.clone();
-        async move {
-            match &ctx {
-                Some(ctx) => iam_shaped(resp, ctx, &state).await,
-                None => resp,
-            }
-        }
+    let shaped = async |resp: Response| match &ctx {
+        Some(ctx) => iam_shaped(resp, ctx, &state).await,
+        None => resp,
     };
     let mut resp = if route.starts_with("/_emulator") {
         shaped(next.run(req).await).await

@@ -126,8 +126,9 @@ impl IamError {
     }
 
     /// An error answer that was produced without IAM's shape (one of axum's rejections: a
-    /// duplicate query parameter, a path that is not valid UTF-8, …), re-expressed in the
-    /// shape of `route`'s endpoint with the same status and message.
+    /// duplicate query parameter, a path that is not valid UTF-8, a method the path does not
+    /// serve, …), re-expressed in the shape of `route`'s endpoint with the same status and
+    /// message.
     pub fn wrapped(status: StatusCode, route: &str, message: String) -> Self {
         if is_token_route(route) {
             let code = match status.as_u16() {
@@ -168,7 +169,7 @@ impl IamError {
                             "incoming.Identity_Token"
                         },
                         "userAgent": ctx.user_agent,
-                        "clientIp": ctx.client_ip,
+                        "clientIp": ctx.client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
                         "url": ctx.url,
                         "instanceId": instance_id,
                         "threadId": "1",

@@ -23,7 +23,7 @@ use axum::middleware;
 use axum::routing::{delete, get, head, post, put};
 
 use crate::state::EmulatorState;
-use errors::{IamError, is_token_route};
+use errors::IamError;
 
 async fn not_found() -> IamError {
     IamError::api(
@@ -36,16 +36,11 @@ async fn not_found() -> IamError {
 /// A known path with a method it does not serve: 405 in the endpoint's IAM error shape
 /// (axum adds the `Allow` header).
 async fn method_not_allowed(method: Method, uri: Uri) -> IamError {
-    let message = format!("The method {method} is not allowed on this endpoint");
-    if is_token_route(uri.path()) {
-        IamError::oidc(StatusCode::METHOD_NOT_ALLOWED, "IAMEMU0405E", message)
-    } else {
-        IamError::api(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            message,
-        )
-    }
+    IamError::wrapped(
+        StatusCode::METHOD_NOT_ALLOWED,
+        uri.path(),
+        format!("The method {method} is not allowed on this endpoint"),
+    )
 }
 
 /// The emulator's routes over `state`.

@@ -159,6 +159,14 @@ fn invalid_token(what: &str, err: JwtError) -> IamError {
     }
 }
 
+/// The `iam_id` claim of a verified token, or `""`.
+fn caller_iam_id(claims: &Map<String, Value>) -> &str {
+    claims
+        .get("iam_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
 fn not_trusted(message: String) -> IamError {
     IamError::oidc(StatusCode::BAD_REQUEST, "IAMEMU0403E", message)
 }
@@ -579,6 +587,30 @@ impl Grant<'_> {
         })
     }
 
+    /// Verifies a caller's own token, as the assume and iam-authz grants take it: `kind` is
+    /// `"access token"` (which carries no `token_use`) or `"refresh token"` (`token_use:
+    /// refresh`). Returns its claims and the identity of its `iam_id`; the token of an
+    /// identity the emulator does not know is invalid.
+    fn caller<'s>(
+        &self,
+        store: &'s Store,
+        token: &str,
+        kind: &str,
+    ) -> Result<(Map<String, Value>, Identity<'s>), IamError> {
+        let caller: Map<String, Value> =
+            jwt::verify(self.ring, token, self.now).map_err(|e| invalid_token(kind, e))?;
+        let token_use = caller.get("token_use").and_then(Value::as_str);
+        if (kind == "access token" && token_use.is_some())
+            || (kind == "refresh token" && token_use != Some("refresh"))
+        {
+            return Err(invalid_token(kind, JwtError::Malformed));
+        }
+        let identity = store
+            .identity(caller_iam_id(&caller))
+            .ok_or_else(|| invalid_token(kind, JwtError::Signature))?;
+        Ok((caller, identity))
+    }
+
     fn assume(&self, store: &Store) -> Result<Minted, IamError> {
         if self.form.get("cookie").is_some() {
             return Err(IamError::bad_param(
@@ -599,21 +631,8 @@ impl Grant<'_> {
                 ));
             }
         };
-        let caller: Map<String, Value> =
-            jwt::verify(self.ring, token, self.now).map_err(|e| invalid_token(kind, e))?;
-        let token_use = caller.get("token_use").and_then(Value::as_str);
-        if (kind == "access token" && token_use.is_some())
-            || (kind == "refresh token" && token_use != Some("refresh"))
-        {
-            return Err(invalid_token(kind, JwtError::Malformed));
-        }
-        let caller_id = caller
-            .get("iam_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let caller_identity = store
-            .identity(caller_id)
-            .ok_or_else(|| invalid_token(kind, JwtError::Signature))?;
+        let (caller, caller_identity) = self.caller(store, token, kind)?;
+        let caller_id = caller_iam_id(&caller);
         let profile = self.profile(store, true)?;
         if !profile.identities.iter().any(|i| i.iam_id == caller_id) {
             return Err(not_trusted(format!(
@@ -667,18 +686,8 @@ impl Grant<'_> {
     fn iam_authz(&self, store: &Store) -> Result<Minted, IamError> {
         let token = self.form.required("access_token")?;
         let desired = self.form.required("desired_iam_id")?;
-        let caller: Map<String, Value> = jwt::verify(self.ring, token, self.now)
-            .map_err(|e| invalid_token("access token", e))?;
-        if caller.contains_key("token_use") {
-            return Err(invalid_token("access token", JwtError::Malformed));
-        }
-        let caller_id = caller
-            .get("iam_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if store.identity(caller_id).is_none() {
-            return Err(invalid_token("access token", JwtError::Signature));
-        }
+        let (caller, _) = self.caller(store, token, "access token")?;
+        let caller_id = caller_iam_id(&caller);
         let Some(crn) = desired.strip_prefix("crn-") else {
             return Err(IamError::bad_param(
                 "desired_iam_id",

@@ -133,6 +133,30 @@ pub async fn control(client: &reqwest::Client, url: &str, path: &str, body: Valu
     v
 }
 
+/// Writes `request` over a fresh connection to `addr`, in writes of at most `chunk` bytes,
+/// then reads until the server closes the connection (within 10 s). Returns the bytes read
+/// and how the read ended (an aborted connection is an error after what was read).
+pub async fn raw_exchange(
+    addr: std::net::SocketAddr,
+    request: &[u8],
+    chunk: usize,
+) -> (Vec<u8>, std::io::Result<usize>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    for part in request.chunks(chunk) {
+        stream.write_all(part).await.expect("write");
+        stream.flush().await.expect("flush");
+    }
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("closed in time");
+    (answer, read)
+}
+
 /// The emulator's request count for a route.
 pub async fn count(client: &reqwest::Client, url: &str, route: &str) -> u64 {
     let v: Value = client

@@ -223,19 +223,6 @@ async fn probability_faults_hit_a_fraction_and_counters_reset() {
     assert_eq!(resp.status(), 200);
 }
 
-/// Sends one request over a raw connection and returns every byte the server wrote before
-/// closing it.
-async fn raw_answer(addr: std::net::SocketAddr, request: &str) -> Vec<u8> {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
-        .await
-        .expect("closed in time");
-    answer
-}
-
 #[tokio::test]
 async fn app_behaves_like_the_server_under_axum_serve() {
     // The bare router, mounted in a server of the user's own.
@@ -278,9 +265,11 @@ async fn app_behaves_like_the_server_under_axum_serve() {
         json!({"path": "/identity/keys", "action": "drop", "count": 1}),
     )
     .await;
-    let answer = raw_answer(
+    // Every byte written before the connection closed, however it closed.
+    let (answer, _) = raw_exchange(
         addr,
-        "GET /identity/keys HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /identity/keys HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        usize::MAX,
     )
     .await;
     assert!(answer.is_empty(), "{:?}", String::from_utf8_lossy(&answer));

@@ -239,22 +239,10 @@ async fn hostile_and_malformed_forms_get_iam_shaped_4xx() {
 /// Sends `head` (a request head without its final blank line) over a raw connection, in
 /// writes of `chunk` bytes, and returns the whole answer.
 async fn raw_request(addr: std::net::SocketAddr, head: &[u8], chunk: usize) -> String {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let mut req = head.to_vec();
     req.extend_from_slice(b"Connection: close\r\nContent-Length: 0\r\n\r\n");
-    for part in req.chunks(chunk) {
-        stream.write_all(part).await.expect("write");
-        stream.flush().await.expect("flush");
-    }
-    let mut answer = Vec::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        stream.read_to_end(&mut answer),
-    )
-    .await
-    .expect("answered in time")
-    .expect("read");
+    let (answer, read) = raw_exchange(addr, &req, chunk).await;
+    read.expect("read");
     String::from_utf8_lossy(&answer).into_owned()
 }
 
