@@ -163,6 +163,17 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
 
+    /// A token of an hour obtained at `sent_at`, with no jitter: fresh until 2880 s.
+    fn hour_token(sent_at: Instant) -> Arc<Cached> {
+        Arc::new(Cached::new(
+            AccessToken::new("t"),
+            sent_at,
+            Duration::from_secs(3600),
+            &Lifecycle::default(),
+            0.0,
+        ))
+    }
+
     /// Waits (a bounded while, in real time) for the timer task on a worker thread to act.
     async fn settled(c: &Cached, fresh: bool) -> bool {
         for _ in 0..2000 {
@@ -206,13 +217,7 @@ mod tests {
     #[test]
     fn on_a_current_thread_runtime_the_token_is_never_marked_fresh() {
         let clock: Arc<dyn Clock> = Arc::new(ManualClock::new());
-        let c = Arc::new(Cached::new(
-            AccessToken::new("t"),
-            clock.now(),
-            Duration::from_secs(3600),
-            &Lifecycle::default(),
-            0.0,
-        ));
+        let c = hour_token(clock.now());
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -256,17 +261,7 @@ mod tests {
     fn freshness_ends_with_the_runtime_that_ran_its_timer() {
         let clock = ManualClock::new();
         let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
-        let lc = Lifecycle {
-            jitter_fraction: 0.0,
-            ..Lifecycle::default()
-        };
-        let c = Arc::new(Cached::new(
-            AccessToken::new("t"),
-            clock.now(),
-            Duration::from_secs(3600),
-            &lc,
-            0.0,
-        ));
+        let c = hour_token(clock.now());
         let rt = || {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -326,13 +321,7 @@ mod tests {
     #[test]
     fn without_a_runtime_the_token_is_never_marked_fresh() {
         let clock: Arc<dyn Clock> = Arc::new(ManualClock::new());
-        let c = Arc::new(Cached::new(
-            AccessToken::new("t"),
-            clock.now(),
-            Duration::from_secs(3600),
-            &Lifecycle::default(),
-            0.0,
-        ));
+        let c = hour_token(clock.now());
         c.arm(&clock);
         assert!(!c.is_fresh());
     }

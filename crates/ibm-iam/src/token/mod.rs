@@ -32,9 +32,10 @@ mod response;
 mod source;
 mod status;
 
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use reqwest::header::HeaderMap;
@@ -142,9 +143,14 @@ impl TokenManager {
             let owner = Arc::as_ptr(&self.inner) as usize;
             return Ok(local::put(owner, generation, c));
         }
-        // Boxed, so that every call's future (the fast path's too) does not carry, and
-        // move, the slow path's large state.
-        Box::pin(self.get_slow(Duration::ZERO)).await
+        match self.cached_answer(Duration::ZERO) {
+            ControlFlow::Break(answer) => answer,
+            // Boxed, so that every call's future (the fast path's too) does not carry, and
+            // move, the wait's large state; a read the cache answers allocates nothing.
+            ControlFlow::Continue(need_until) => {
+                Box::pin(self.wait_for_token(Duration::ZERO, need_until)).await
+            }
+        }
     }
 
     /// A token that stays valid for at least `duration` (for long operations). Fetches a
@@ -152,17 +158,26 @@ impl TokenManager {
     /// [`Error::InsufficientValidity`] if IAM's tokens do not live that long (at once, with
     /// no request, beyond [`MAX_TOKEN_LIFETIME`]).
     pub async fn get_token_valid_for(&self, duration: Duration) -> Result<AccessToken, Error> {
-        self.get_slow(duration).await
+        match self.cached_answer(duration) {
+            ControlFlow::Break(answer) => answer,
+            ControlFlow::Continue(need_until) => self.wait_for_token(duration, need_until).await,
+        }
     }
 
-    async fn get_slow(&self, min_valid: Duration) -> Result<AccessToken, Error> {
+    /// What can be answered without waiting, for a caller that needs a token valid for
+    /// `min_valid`: `Break` with the answer (the static token, the cached one, or an
+    /// error), else `Continue` with the instant a new token must be valid until.
+    fn cached_answer(
+        &self,
+        min_valid: Duration,
+    ) -> ControlFlow<Result<AccessToken, Error>, Instant> {
         if let Source::Static(t) = &self.inner.source {
-            return Ok(t.clone());
+            return ControlFlow::Break(Ok(t.clone()));
         }
         if tokio::runtime::Handle::try_current().is_err() {
-            return Err(Error::Runtime(
+            return ControlFlow::Break(Err(Error::Runtime(
                 "the async TokenManager needs a Tokio runtime; use ibm_iam::blocking::TokenManager from synchronous code".into(),
-            ));
+            )));
         }
         let inner = &self.inner;
         let now = inner.clock.now();
@@ -172,12 +187,12 @@ impl TokenManager {
             .filter(|_| min_valid <= MAX_TOKEN_LIFETIME)
         else {
             // No token lives that long: say so without asking IAM.
-            return Err(Error::InsufficientValidity {
+            return ControlFlow::Break(Err(Error::InsufficientValidity {
                 wanted: min_valid,
                 available: cached
                     .map(|c| c.expires_at.saturating_duration_since(now))
                     .unwrap_or_default(),
-            });
+            }));
         };
         if let Some(c) = cached
             && now < c.expires_at
@@ -190,8 +205,19 @@ impl TokenManager {
                 // new one on this runtime brings back the lock-free path.
                 c.arm(&inner.clock);
             }
-            return Ok(c.token.clone());
+            return ControlFlow::Break(Ok(c.token.clone()));
         }
+        ControlFlow::Continue(need_until)
+    }
+
+    /// Waits for a token valid until `need_until` (for `min_valid` from when it arrives),
+    /// joining the exchange in flight or starting one.
+    async fn wait_for_token(
+        &self,
+        min_valid: Duration,
+        need_until: Instant,
+    ) -> Result<AccessToken, Error> {
+        let inner = &self.inner;
         // A flight abandoned by its runtime closes without an outcome: start again, a few
         // times, rather than report it.
         for _ in 0..3 {

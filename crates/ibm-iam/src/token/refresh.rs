@@ -400,15 +400,20 @@ impl Flight {
                     ctl.last_error = Some(e.clone());
                 }
             }
-            if ctl
-                .inflight
-                .as_ref()
-                .is_some_and(|rx| rx.same_channel(&self.rx))
-            {
-                ctl.inflight = None;
-            }
+            self.forget_in(&mut ctl);
         }
         let _ = tx.send(Some(outcome));
+    }
+
+    /// Forgets this flight as the one in flight (unless a newer one has taken its place).
+    fn forget_in(&self, ctl: &mut Control) {
+        if ctl
+            .inflight
+            .as_ref()
+            .is_some_and(|rx| rx.same_channel(&self.rx))
+        {
+            ctl.inflight = None;
+        }
     }
 }
 
@@ -417,16 +422,7 @@ impl Drop for Flight {
         let Some(tx) = self.tx.take() else {
             return;
         };
-        {
-            let mut ctl = self.inner.control();
-            if ctl
-                .inflight
-                .as_ref()
-                .is_some_and(|rx| rx.same_channel(&self.rx))
-            {
-                ctl.inflight = None;
-            }
-        }
+        self.forget_in(&mut self.inner.control());
         tracing::debug!(
             "the IAM token request was abandoned (its runtime shut down); the next caller starts a new one"
         );

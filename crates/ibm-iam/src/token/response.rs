@@ -102,7 +102,8 @@ pub(crate) fn parse(
     let now_unix = sent_system
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let server_now = answer.date_unix().unwrap_or(now_unix);
+    let server_date = answer.date_unix();
+    let server_now = server_date.unwrap_or(now_unix);
     let window_secs = i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
     let lifetime_secs = match (body.expires_in, exp) {
         (Some(e), _) => e,
@@ -137,11 +138,7 @@ pub(crate) fn parse(
                 .checked_sub(lifetime_secs)
                 .and_then(|issued| issued.checked_sub(now_unix))
         })
-        .or_else(|| {
-            answer
-                .date_unix()
-                .and_then(|date| date.checked_sub(now_unix))
-        });
+        .or_else(|| server_date.and_then(|date| date.checked_sub(now_unix)));
     if let Some(skew) = skew_seconds
         && skew.unsigned_abs() > 30
     {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use ibm_iam::TokenManager;
 use ibm_iam::clock::{Clock, ManualClock};
+use ibm_iam::token::TokenManagerBuilder;
 use ibm_iam::token::{Lifecycle, RetryPolicy};
 use ibm_iam_emulator::{Emulator, RunningEmulator, Seed};
 use serde_json::{Value, json};
@@ -28,17 +29,26 @@ pub async fn emulator() -> RunningEmulator {
 
 /// A manager for `key` on the emulator, with a manual clock and no refresh jitter.
 pub fn manager(emu: &RunningEmulator, key: &str, clock: &ManualClock) -> TokenManager {
+    manager_builder(emu, key, Arc::new(clock.clone()))
+        .build()
+        .expect("manager")
+}
+
+/// [`manager`]'s builder, on any clock, for a test to change a setting before `build()`.
+pub fn manager_builder(
+    emu: &RunningEmulator,
+    key: &str,
+    clock: Arc<dyn Clock>,
+) -> TokenManagerBuilder {
     TokenManager::builder()
         .api_key(key)
         .endpoint_url(emu.url())
-        .clock(Arc::new(clock.clone()) as Arc<dyn Clock>)
+        .clock(clock)
         .lifecycle(Lifecycle {
             jitter_fraction: 0.0,
             ..Lifecycle::default()
         })
         .retry(RetryPolicy::default())
-        .build()
-        .expect("manager")
 }
 
 pub fn requests(emu: &RunningEmulator) -> u64 {

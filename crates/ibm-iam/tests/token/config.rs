@@ -1,6 +1,7 @@
 //! Configuration from the environment and credentials files, as IBM's cores read it, shown
 //! by its effect on the tokens the emulator issues.
 
+use ibm_iam::TokenManager;
 use ibm_iam::config::{Lookup, ServiceConfig};
 use ibm_iam::token::RetryPolicy;
 use ibm_iam_emulator::{Emulator, Seed, Tls};
@@ -23,6 +24,18 @@ fn config(service: &str, lookup: &Lookup) -> ServiceConfig {
     ServiceConfig::load(service, lookup)
         .expect("readable")
         .expect("found")
+}
+
+/// The manager `c` configures, making a single attempt: a failure is reported at once.
+fn single_attempt_manager(c: &ServiceConfig) -> TokenManager {
+    c.token_manager_builder()
+        .expect("builder")
+        .retry(RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        })
+        .build()
+        .expect("manager")
 }
 
 #[tokio::test]
@@ -57,15 +70,7 @@ async fn auth_disable_ssl_is_a_boolean_read_as_ibms_go_core_reads_it() {
                 ("BOOKS_AUTH_DISABLE_SSL", value),
             ]),
         );
-        let tm = c
-            .token_manager_builder()
-            .expect("builder")
-            .retry(RetryPolicy {
-                max_attempts: 1,
-                ..RetryPolicy::default()
-            })
-            .build()
-            .expect("manager");
+        let tm = single_attempt_manager(&c);
         let got = tm.get_token().await;
         // The emulator's certificate is self-signed: only with verification off does the
         // handshake succeed.
@@ -131,15 +136,7 @@ async fn cr_token_filename_names_the_file_the_container_source_reads() {
             ("BOOKS_IAM_PROFILE_ID", PROFILE),
         ]),
     );
-    let tm = c
-        .token_manager_builder()
-        .expect("builder")
-        .retry(RetryPolicy {
-            max_attempts: 1,
-            ..RetryPolicy::default()
-        })
-        .build()
-        .expect("manager");
+    let tm = single_attempt_manager(&c);
     let err = tm.get_token().await.expect_err("no file");
     assert!(err.to_string().contains("/nonexistent/cr-token"), "{err}");
 }

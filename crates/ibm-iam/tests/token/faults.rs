@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ibm_iam::clock::{Clock, ManualClock};
+use ibm_iam::clock::ManualClock;
 use ibm_iam::error::TransportKind;
 use ibm_iam::token::RetryPolicy;
 use ibm_iam::{Error, HttpConfig, TokenManager};
@@ -15,15 +15,8 @@ use crate::common::*;
 async fn failing_through_the_window(rule: serde_json::Value) -> (u64, u64) {
     let emu = emulator().await;
     let clock = ManualClock::new();
-    let tm = TokenManager::builder()
-        .api_key(BOOKS_KEY)
-        .endpoint_url(emu.url())
-        .clock(Arc::new(clock.clone()) as Arc<dyn Clock>)
+    let tm = manager_builder(&emu, BOOKS_KEY, Arc::new(clock.clone()))
         .http(HttpConfig::default().request_timeout(Duration::from_millis(400)))
-        .lifecycle(ibm_iam::token::Lifecycle {
-            jitter_fraction: 0.0,
-            ..Default::default()
-        })
         .build()
         .expect("manager");
     let first = tm.get_token().await.expect("token");
@@ -267,10 +260,7 @@ async fn a_200_with_an_already_expired_token_is_a_failure() {
 async fn with_no_token_the_cool_down_stays_short_so_recovery_is_quick() {
     let emu = emulator().await;
     let clock = ManualClock::new();
-    let tm = TokenManager::builder()
-        .api_key(BOOKS_KEY)
-        .endpoint_url(emu.url())
-        .clock(Arc::new(clock.clone()) as Arc<dyn Clock>)
+    let tm = manager_builder(&emu, BOOKS_KEY, Arc::new(clock.clone()))
         .retry(RetryPolicy {
             max_attempts: 1,
             ..RetryPolicy::default()

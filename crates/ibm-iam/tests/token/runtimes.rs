@@ -5,9 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use ibm_iam::TokenManager;
 use ibm_iam::clock::{Clock, ManualClock, Sleep};
-use ibm_iam::token::Lifecycle;
 use serde_json::json;
 
 use crate::common::*;
@@ -190,14 +188,7 @@ async fn an_exchange_that_panics_is_a_transient_failure_not_a_stuck_manager() {
         inner: manual.clone(),
         armed: AtomicBool::new(true),
     });
-    let tm = TokenManager::builder()
-        .api_key(BOOKS_KEY)
-        .endpoint_url(emu.url())
-        .clock(clock.clone() as Arc<dyn Clock>)
-        .lifecycle(Lifecycle {
-            jitter_fraction: 0.0,
-            ..Lifecycle::default()
-        })
+    let tm = manager_builder(&emu, BOOKS_KEY, clock.clone())
         .build()
         .expect("manager");
     // The first attempt fails; the retry's sleep panics.
