@@ -684,19 +684,26 @@ async fn bulk_decides_one_subject_over_many_resources() {
         assert!(message.contains(why), "{why}: {message}");
     }
     // One resourceType, shared or repeated, is fine.
-    let (status, body) = send_json(
-        c.put(format!("{url}/v2/authz/bulk"))
-            .bearer_auth(&caller)
-            .json(&json!({
-                "subject": {"attributes": {"id": profile}},
-                "action": "books.book.read",
-                "resources": {"sharedAttributes": {"serviceName": "books", "accountId": ACCOUNT},
-                              "uniqueAttributes": [{"resourceType": "shelf", "serviceInstance": "a"},
-                                                   {"resourceType": "shelf", "serviceInstance": "b"}]},
-            })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    for resources in [
+        json!({"sharedAttributes": {"serviceName": "books", "accountId": ACCOUNT},
+               "uniqueAttributes": [{"resourceType": "shelf", "serviceInstance": "a"},
+                                    {"resourceType": "shelf", "serviceInstance": "b"}]}),
+        json!({"sharedAttributes": {"serviceName": "books", "accountId": ACCOUNT,
+                                    "resourceType": "shelf"},
+               "uniqueAttributes": [{"serviceInstance": "a"}, {"serviceInstance": "b"}]}),
+    ] {
+        let (status, body) = send_json(
+            c.put(format!("{url}/v2/authz/bulk"))
+                .bearer_auth(&caller)
+                .json(&json!({
+                    "subject": {"attributes": {"id": profile}},
+                    "action": "books.book.read",
+                    "resources": resources,
+                })),
+        )
+        .await;
+        assert_eq!(status, 200, "{resources}: {body}");
+    }
 }
 
 #[tokio::test]
