@@ -506,11 +506,12 @@ fn bulk_eligible<'a>(mut resources: impl Iterator<Item = &'a Resource>) -> bool 
 /// Whether an expired answer may stand in for IAM's after this failure: only when IAM could
 /// not be reached or was failing (network errors, timeouts, 429, 408, 5xx), as IBM's
 /// library does for network errors and 5xx. A 4xx, or an answer that arrived but cannot be
-/// read, is IAM speaking: its error is returned.
+/// read, is IAM speaking: its error is returned. (Narrower than [`Error::is_transient`],
+/// which also counts an unreadable answer.)
 fn stale_allowed(e: &Error) -> bool {
     match e {
         Error::Transport { .. } => true,
-        Error::Iam(i) => i.status == 429 || i.status == 408 || i.status >= 500,
+        Error::Iam(i) => i.is_transient(),
         _ => false,
     }
 }
