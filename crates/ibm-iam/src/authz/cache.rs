@@ -419,7 +419,13 @@ impl DecisionCache {
 
     /// A fresh cached answer for `req`.
     pub fn lookup(&self, req: &AuthzRequest) -> Option<Decision> {
-        let found = self.lookup_inner(req, false);
+        self.lookup_at(req, exact_key(req))
+    }
+
+    /// [`Self::lookup`], for a caller that already holds `exact`, the [`exact_key`] of
+    /// `req` (so that a miss does not compute it twice).
+    pub(crate) fn lookup_at(&self, req: &AuthzRequest, exact: Key) -> Option<Decision> {
+        let found = self.lookup_inner(req, exact, false);
         match &found {
             Some(_) => self.hits.fetch_add(1, Ordering::Relaxed),
             None => self.misses.fetch_add(1, Ordering::Relaxed),
@@ -431,7 +437,7 @@ impl DecisionCache {
     pub fn lookup_stale(&self, req: &AuthzRequest) -> Option<Decision> {
         self.config.serve_stale_for?;
         let found = self
-            .lookup_inner(req, true)
+            .lookup_inner(req, exact_key(req), true)
             .filter(|d| d.source == DecisionSource::StaleCache);
         if found.is_some() {
             self.stale.fetch_add(1, Ordering::Relaxed);
@@ -439,13 +445,12 @@ impl DecisionCache {
         found
     }
 
-    fn lookup_inner(&self, req: &AuthzRequest, stale: bool) -> Option<Decision> {
+    fn lookup_inner(&self, req: &AuthzRequest, exact: Key, stale: bool) -> Option<Decision> {
         // Read before any entry: an alias written below must not outlive an invalidation
         // that sweeps the generalised entry it copies.
         let generation = self.generation();
         let now = self.clock.now();
         let current = self.pattern_version.load(Ordering::Acquire);
-        let exact = exact_key(req);
         if let Some((d, _)) = self.read(&exact, now, stale, current) {
             return Some(d);
         }

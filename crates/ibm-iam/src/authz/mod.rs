@@ -308,25 +308,25 @@ impl PdpClient {
                 "PdpClient needs a Tokio runtime".into(),
             )));
         }
-        if !opts.bypass_cache
-            && let Some(d) = self.inner.cache.lookup(&req)
+        // The exact key serves the lookup and, on a miss, the coalescing.
+        let key = (!opts.bypass_cache).then(|| cache::exact_key(&req));
+        if let Some(key) = key
+            && let Some(d) = self.inner.cache.lookup_at(&req, key)
         {
             return Pending::Ready(Ok(d));
         }
         let batcher = &self.inner.batcher;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job = if opts.bypass_cache {
-            match batcher.slot().await {
+        let job = match key {
+            None => match batcher.slot().await {
                 Ok(slot) => batcher.job(req, None, Some(tx), slot),
                 Err(e) => return Pending::Ready(Err(e)),
-            }
-        } else {
-            let key = cache::exact_key(&req);
-            match batcher.join_or_lead(key, tx).await {
+            },
+            Some(key) => match batcher.join_or_lead(key, tx).await {
                 Ok(Joined::Joined) => return Pending::Waiting(rx),
                 Ok(Joined::Lead(slot)) => batcher.job(req, Some(key), None, slot),
                 Err(e) => return Pending::Ready(Err(e)),
-            }
+            },
         };
         batcher.submit(&self.inner, job);
         Pending::Waiting(rx)
