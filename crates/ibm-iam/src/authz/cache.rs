@@ -604,13 +604,13 @@ impl DecisionCache {
     /// under the shard's lock: an invalidation that already swept this shard has bumped
     /// `started` before taking the lock, so it is seen; one that has not yet reached the
     /// shard will sweep this entry.
-    fn insert(&self, key: Key, mut entry: Entry, generation: Generation) -> bool {
+    fn insert(&self, key: Key, mut entry: Entry, generation: Generation) {
         let cap = (self.config.max_entries / SHARDS).max(1);
         let mut shard = self.shard(&key);
         if generation.0 == Generation::TAINTED
             || self.started.load(Ordering::Acquire) != generation.0
         {
-            return false;
+            return;
         }
         shard.seq += 1;
         entry.seq = shard.seq;
@@ -631,7 +631,6 @@ impl DecisionCache {
             let Shard { map, order, .. } = &mut *shard;
             order.retain(|(k, s)| map.get(k).is_some_and(|e| e.seq == *s));
         }
-        true
     }
 
     fn remove_where(&self, pred: impl Fn(&Entry) -> bool) {
