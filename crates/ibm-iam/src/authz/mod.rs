@@ -558,14 +558,14 @@ impl PdpInner {
                         }
                         Err(e) => self.stale_or(&job.req, e),
                     };
-                    self.deliver(job, &result);
+                    job.answer(&result);
                 }
             }
             Err(e) => {
                 tracing::warn!(error = %e, items = batch.len(), "the PDP call failed; failing closed");
                 for job in batch {
                     let result = self.stale_or(&job.req, e.clone());
-                    self.deliver(job, &result);
+                    job.answer(&result);
                 }
             }
         }
@@ -580,10 +580,6 @@ impl PdpInner {
             return Ok(d);
         }
         Err(e)
-    }
-
-    fn deliver(&self, job: Job, result: &Result<Decision, Error>) {
-        job.answer(result);
     }
 
     async fn bulk(
