@@ -514,19 +514,7 @@ impl DecisionCache {
         }
         let version = self.update_pattern(pattern);
         let now = self.clock.now();
-        let subject_t = subject_tag(req.subject.id());
-        let account_t = req.resource.account_id().map(account_tag);
-        let entry = |expires: Instant, derived_from: u64| Entry {
-            permitted: d.permitted,
-            reason: d.reason.as_deref().map(Into::into),
-            obligation: d.obligation.clone(),
-            expires,
-            subject: subject_t,
-            account: account_t,
-            derived_from,
-            seq: 0,
-        };
-        if d.permitted {
+        let ttl = if d.permitted {
             if !self.config.permits {
                 return;
             }
@@ -542,21 +530,7 @@ impl DecisionCache {
                 // `maxCacheAgeSeconds: 0`, or a value that could not be read: not cached.
                 return;
             }
-            let Some(expires) = now.checked_add(ttl) else {
-                return;
-            };
-            self.insert(exact_key(req), entry(expires, 0), generation);
-            let (Some(o), Some(_)) = (&d.obligation, pattern) else {
-                return;
-            };
-            let subject = o.subject.as_ref().unwrap_or(req.subject.cache_attributes());
-            let resource = o.resource.as_ref().unwrap_or(req.resource.attributes());
-            // Only what IAM listed reaches the obligation's scope; the action asked about is
-            // under the exact key above, and under generalised keys only if listed.
-            for a in &o.actions {
-                let key = general_key(version, subject, resource, req, a);
-                self.insert(key, entry(expires, version), generation);
-            }
+            ttl
         } else {
             let (on, ttl) = if d.is_context_deny() {
                 (self.config.context_denies, self.config.context_deny_ttl)
@@ -566,9 +540,39 @@ impl DecisionCache {
             if !on {
                 return;
             }
-            if let Some(expires) = now.checked_add(ttl) {
-                self.insert(exact_key(req), entry(expires, 0), generation);
-            }
+            ttl
+        };
+        let Some(expires) = now.checked_add(ttl) else {
+            return;
+        };
+        // Only now that something is stored: the tags cost a MAC each.
+        let subject_t = subject_tag(req.subject.id());
+        let account_t = req.resource.account_id().map(account_tag);
+        let entry = |derived_from: u64| Entry {
+            permitted: d.permitted,
+            reason: d.reason.as_deref().map(Into::into),
+            obligation: d.obligation.clone(),
+            expires,
+            subject: subject_t,
+            account: account_t,
+            derived_from,
+            seq: 0,
+        };
+        self.insert(exact_key(req), entry(0), generation);
+        if !d.permitted {
+            // Denies stay under the exact request.
+            return;
+        }
+        let (Some(o), Some(_)) = (&d.obligation, pattern) else {
+            return;
+        };
+        let subject = o.subject.as_ref().unwrap_or(req.subject.cache_attributes());
+        let resource = o.resource.as_ref().unwrap_or(req.resource.attributes());
+        // Only what IAM listed reaches the obligation's scope; the action asked about is
+        // under the exact key above, and under generalised keys only if listed.
+        for a in &o.actions {
+            let key = general_key(version, subject, resource, req, a);
+            self.insert(key, entry(version), generation);
         }
     }
 
