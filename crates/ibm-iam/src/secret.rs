@@ -57,13 +57,9 @@ impl PartialEq for SecretString {
 impl Eq for SecretString {}
 
 /// Compares two byte strings in a time that depends on their lengths only, not on where
-/// they differ.
+/// they differ (aws-lc's `CRYPTO_memcmp`).
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
 }
 
 impl fmt::Debug for SecretString {

@@ -419,7 +419,13 @@ impl DecisionCache {
 
     /// A fresh cached answer for `req`.
     pub fn lookup(&self, req: &AuthzRequest) -> Option<Decision> {
-        let found = self.lookup_inner(req, false);
+        self.lookup_at(req, exact_key(req))
+    }
+
+    /// [`Self::lookup`], for a caller that already holds `exact`, the [`exact_key`] of
+    /// `req` (so that a miss does not compute it twice).
+    pub(crate) fn lookup_at(&self, req: &AuthzRequest, exact: Key) -> Option<Decision> {
+        let found = self.lookup_inner(req, exact, false);
         match &found {
             Some(_) => self.hits.fetch_add(1, Ordering::Relaxed),
             None => self.misses.fetch_add(1, Ordering::Relaxed),
@@ -431,7 +437,7 @@ impl DecisionCache {
     pub fn lookup_stale(&self, req: &AuthzRequest) -> Option<Decision> {
         self.config.serve_stale_for?;
         let found = self
-            .lookup_inner(req, true)
+            .lookup_inner(req, exact_key(req), true)
             .filter(|d| d.source == DecisionSource::StaleCache);
         if found.is_some() {
             self.stale.fetch_add(1, Ordering::Relaxed);
@@ -439,13 +445,12 @@ impl DecisionCache {
         found
     }
 
-    fn lookup_inner(&self, req: &AuthzRequest, stale: bool) -> Option<Decision> {
+    fn lookup_inner(&self, req: &AuthzRequest, exact: Key, stale: bool) -> Option<Decision> {
         // Read before any entry: an alias written below must not outlive an invalidation
         // that sweeps the generalised entry it copies.
         let generation = self.generation();
         let now = self.clock.now();
         let current = self.pattern_version.load(Ordering::Acquire);
-        let exact = exact_key(req);
         if let Some((d, _)) = self.read(&exact, now, stale, current) {
             return Some(d);
         }
@@ -509,19 +514,7 @@ impl DecisionCache {
         }
         let version = self.update_pattern(pattern);
         let now = self.clock.now();
-        let subject_t = subject_tag(req.subject.id());
-        let account_t = req.resource.account_id().map(account_tag);
-        let entry = |expires: Instant, derived_from: u64| Entry {
-            permitted: d.permitted,
-            reason: d.reason.as_deref().map(Into::into),
-            obligation: d.obligation.clone(),
-            expires,
-            subject: subject_t,
-            account: account_t,
-            derived_from,
-            seq: 0,
-        };
-        if d.permitted {
+        let ttl = if d.permitted {
             if !self.config.permits {
                 return;
             }
@@ -537,21 +530,7 @@ impl DecisionCache {
                 // `maxCacheAgeSeconds: 0`, or a value that could not be read: not cached.
                 return;
             }
-            let Some(expires) = now.checked_add(ttl) else {
-                return;
-            };
-            self.insert(exact_key(req), entry(expires, 0), generation);
-            let (Some(o), Some(_)) = (&d.obligation, pattern) else {
-                return;
-            };
-            let subject = o.subject.as_ref().unwrap_or(req.subject.cache_attributes());
-            let resource = o.resource.as_ref().unwrap_or(req.resource.attributes());
-            // Only what IAM listed reaches the obligation's scope; the action asked about is
-            // under the exact key above, and under generalised keys only if listed.
-            for a in &o.actions {
-                let key = general_key(version, subject, resource, req, a);
-                self.insert(key, entry(expires, version), generation);
-            }
+            ttl
         } else {
             let (on, ttl) = if d.is_context_deny() {
                 (self.config.context_denies, self.config.context_deny_ttl)
@@ -561,9 +540,39 @@ impl DecisionCache {
             if !on {
                 return;
             }
-            if let Some(expires) = now.checked_add(ttl) {
-                self.insert(exact_key(req), entry(expires, 0), generation);
-            }
+            ttl
+        };
+        let Some(expires) = now.checked_add(ttl) else {
+            return;
+        };
+        // Only now that something is stored: the tags cost a MAC each.
+        let subject_t = subject_tag(req.subject.id());
+        let account_t = req.resource.account_id().map(account_tag);
+        let entry = |derived_from: u64| Entry {
+            permitted: d.permitted,
+            reason: d.reason.as_deref().map(Into::into),
+            obligation: d.obligation.clone(),
+            expires,
+            subject: subject_t,
+            account: account_t,
+            derived_from,
+            seq: 0,
+        };
+        self.insert(exact_key(req), entry(0), generation);
+        if !d.permitted {
+            // Denies stay under the exact request.
+            return;
+        }
+        let (Some(o), Some(_)) = (&d.obligation, pattern) else {
+            return;
+        };
+        let subject = o.subject.as_ref().unwrap_or(req.subject.cache_attributes());
+        let resource = o.resource.as_ref().unwrap_or(req.resource.attributes());
+        // Only what IAM listed reaches the obligation's scope; the action asked about is
+        // under the exact key above, and under generalised keys only if listed.
+        for a in &o.actions {
+            let key = general_key(version, subject, resource, req, a);
+            self.insert(key, entry(version), generation);
         }
     }
 
@@ -599,13 +608,13 @@ impl DecisionCache {
     /// under the shard's lock: an invalidation that already swept this shard has bumped
     /// `started` before taking the lock, so it is seen; one that has not yet reached the
     /// shard will sweep this entry.
-    fn insert(&self, key: Key, mut entry: Entry, generation: Generation) -> bool {
+    fn insert(&self, key: Key, mut entry: Entry, generation: Generation) {
         let cap = (self.config.max_entries / SHARDS).max(1);
         let mut shard = self.shard(&key);
         if generation.0 == Generation::TAINTED
             || self.started.load(Ordering::Acquire) != generation.0
         {
-            return false;
+            return;
         }
         shard.seq += 1;
         entry.seq = shard.seq;
@@ -626,7 +635,6 @@ impl DecisionCache {
             let Shard { map, order, .. } = &mut *shard;
             order.retain(|(k, s)| map.get(k).is_some_and(|e| e.seq == *s));
         }
-        true
     }
 
     fn remove_where(&self, pred: impl Fn(&Entry) -> bool) {

@@ -308,25 +308,25 @@ impl PdpClient {
                 "PdpClient needs a Tokio runtime".into(),
             )));
         }
-        if !opts.bypass_cache
-            && let Some(d) = self.inner.cache.lookup(&req)
+        // The exact key serves the lookup and, on a miss, the coalescing.
+        let key = (!opts.bypass_cache).then(|| cache::exact_key(&req));
+        if let Some(key) = key
+            && let Some(d) = self.inner.cache.lookup_at(&req, key)
         {
             return Pending::Ready(Ok(d));
         }
         let batcher = &self.inner.batcher;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job = if opts.bypass_cache {
-            match batcher.slot().await {
+        let job = match key {
+            None => match batcher.slot().await {
                 Ok(slot) => batcher.job(req, None, Some(tx), slot),
                 Err(e) => return Pending::Ready(Err(e)),
-            }
-        } else {
-            let key = cache::exact_key(&req);
-            match batcher.join_or_lead(key, tx).await {
+            },
+            Some(key) => match batcher.join_or_lead(key, tx).await {
                 Ok(Joined::Joined) => return Pending::Waiting(rx),
                 Ok(Joined::Lead(slot)) => batcher.job(req, Some(key), None, slot),
                 Err(e) => return Pending::Ready(Err(e)),
-            }
+            },
         };
         batcher.submit(&self.inner, job);
         Pending::Waiting(rx)
@@ -506,11 +506,12 @@ fn bulk_eligible<'a>(mut resources: impl Iterator<Item = &'a Resource>) -> bool 
 /// Whether an expired answer may stand in for IAM's after this failure: only when IAM could
 /// not be reached or was failing (network errors, timeouts, 429, 408, 5xx), as IBM's
 /// library does for network errors and 5xx. A 4xx, or an answer that arrived but cannot be
-/// read, is IAM speaking: its error is returned.
+/// read, is IAM speaking: its error is returned. (Narrower than [`Error::is_transient`],
+/// which also counts an unreadable answer.)
 fn stale_allowed(e: &Error) -> bool {
     match e {
         Error::Transport { .. } => true,
-        Error::Iam(i) => i.status == 429 || i.status == 408 || i.status >= 500,
+        Error::Iam(i) => i.is_transient(),
         _ => false,
     }
 }
@@ -557,14 +558,14 @@ impl PdpInner {
                         }
                         Err(e) => self.stale_or(&job.req, e),
                     };
-                    self.deliver(job, &result);
+                    job.answer(&result);
                 }
             }
             Err(e) => {
                 tracing::warn!(error = %e, items = batch.len(), "the PDP call failed; failing closed");
                 for job in batch {
                     let result = self.stale_or(&job.req, e.clone());
-                    self.deliver(job, &result);
+                    job.answer(&result);
                 }
             }
         }
@@ -579,10 +580,6 @@ impl PdpInner {
             return Ok(d);
         }
         Err(e)
-    }
-
-    fn deliver(&self, job: Job, result: &Result<Decision, Error>) {
-        job.answer(result);
     }
 
     async fn bulk(

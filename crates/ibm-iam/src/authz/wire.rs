@@ -42,7 +42,8 @@ struct WirePattern {
 
 /// IAM's `cacheKeyPattern`, when readable.
 pub(crate) fn pattern(v: Option<&Value>) -> Option<KeyPattern> {
-    let p: WirePattern = serde_json::from_value(v?.clone()).ok()?;
+    // Read from the borrowed value: no copy of it is made.
+    let p = WirePattern::deserialize(v?).ok()?;
     Some(KeyPattern {
         subject: p.subject,
         resource: p.resource,

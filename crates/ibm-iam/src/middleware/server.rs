@@ -170,7 +170,6 @@ struct Refusal {
     challenge_error: Option<&'static str>,
     /// `scope="…"` in the challenge.
     scope: Option<String>,
-    challenge: bool,
 }
 
 impl Refusal {
@@ -182,7 +181,6 @@ impl Refusal {
             message: message.to_owned(),
             challenge_error: None,
             scope: None,
-            challenge: true,
         }
     }
 
@@ -194,7 +192,6 @@ impl Refusal {
             message: message.to_owned(),
             challenge_error: Some("invalid_request"),
             scope: None,
-            challenge: true,
         }
     }
 
@@ -206,7 +203,6 @@ impl Refusal {
             message,
             challenge_error: Some("invalid_token"),
             scope: None,
-            challenge: true,
         }
     }
 
@@ -218,7 +214,6 @@ impl Refusal {
             message: format!("not authorized to {action}"),
             challenge_error: Some("insufficient_scope"),
             scope: Some(action.to_owned()),
-            challenge: true,
         }
     }
 
@@ -230,7 +225,6 @@ impl Refusal {
             message: message.to_owned(),
             challenge_error: None,
             scope: None,
-            challenge: false,
         }
     }
 
@@ -250,7 +244,8 @@ impl Refusal {
         if let Ok(v) = HeaderValue::from_str(&trace) {
             headers.insert("transaction-id", v);
         }
-        if self.challenge {
+        // The challenge goes with the 4xx refusals, not with 5xx.
+        if self.status.is_client_error() {
             let mut www = format!("Bearer realm=\"{}\"", quoted(realm));
             if let Some(error) = self.challenge_error {
                 www.push_str(&format!(

@@ -104,7 +104,6 @@ struct Entry {
     key: Arc<RsaKey>,
 }
 
-#[derive(Default)]
 struct Shard {
     map: HashMap<u64, Entry, Prehashed>,
     /// The least `exp` of the entries (`i64::MAX` when empty, or not known to be less).
